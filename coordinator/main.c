@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * etxroll: the command line. Parses arguments, runs one command from the
+ * table and returns its exit code; the work is done by the modules.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/inventory.h"
+#include "coordinator/plan.h"
+#include "coordinator/plantable.h"
+
+/* Exit codes, documented in README.md and `etxroll --help`. */
+#define EXIT_DONE    0 /* done */
+#define EXIT_HALTED  1 /* halted or rolled back; or a runtime failure */
+#define EXIT_USAGE   2 /* usage or inventory error */
+
+struct etx_cmd {
+    const char *name;
+    const char *usage;
+    const char *summary;
+    const char *help; /* NULL: not built yet, and refused */
+    int (*run)(int argc, char **argv);
+};
+
+static int cmd_validate(int argc, char **argv);
+static int cmd_plan(int argc, char **argv);
+
+static const struct etx_cmd cmds[] = {
+    {"validate", "validate FILE", "check an inventory and summarise it",
+     "Reads the inventory FILE, checks every key, type and reference, and\n"
+     "prints a one-line summary. Errors are printed as FILE:LINE:COL: ...\n"
+     "Exit 0 when valid, 2 when not.\n",
+     cmd_validate},
+    {"plan", "plan FILE --offline [--json] [-o PLAN.json]",
+     "show what a rollout would do, without touching any host",
+     "Plans a rollout of the inventory FILE: the artifact's SHA-256, the\n"
+     "batches in order with their hosts, each host's steps, the failure\n"
+     "policy, and a plan id (SHA-256 of the plan's canonical JSON).\n"
+     "\n"
+     "  --offline      contact no host (required for now: probing hosts\n"
+     "                 needs the agent protocol, which is not built yet)\n"
+     "  --json         print the plan as one JSON object instead of a table\n"
+     "  -o, --output PLAN.json\n"
+     "                 also save the plan document there (written whole,\n"
+     "                 atomically)\n"
+     "\n"
+     "Exit 0 on success, 2 for a bad inventory or artifact, 1 when the\n"
+     "plan cannot be written.\n",
+     cmd_plan},
+    {"apply", "apply FILE|PLAN.json", "run a rollout", NULL, NULL},
+    {"resume", "resume ID", "finish or roll back an interrupted rollout",
+     NULL, NULL},
+    {"rollback", "rollback ID", "put back a completed rollout", NULL, NULL},
+    {"status", "status [ID]", "show a rollout's state", NULL, NULL},
+    {"history", "history", "list past rollouts", NULL, NULL},
+    {"continue", "continue ID", "pass a manual gate", NULL, NULL},
+    {"abort", "abort ID", "stop at a manual gate and roll back", NULL, NULL},
+    {"lock", "lock", "show who holds the fleet lock", NULL, NULL},
+    {"unlock", "unlock LOCK_ID", "break a stale fleet lock", NULL, NULL},
+    {"probe", "probe HOST...", "print what agents report", NULL, NULL},
+    {"keygen", "keygen FILE", "write a new pre-shared key", NULL, NULL},
+};
+
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void
+print_usage(FILE *out)
+{
+    size_t i;
+
+    fprintf(out, "usage: etxroll COMMAND [ARGS]   (etxroll COMMAND --help)\n"
+                 "\nCommands:\n");
+    for (i = 0; i < N_CMDS; i++)
+        if (cmds[i].help != NULL)
+            fprintf(out, "  %-44s %s\n", cmds[i].usage, cmds[i].summary);
+    fprintf(out, "\nNot built yet (refused with exit 2):\n ");
+    for (i = 0; i < N_CMDS; i++)
+        if (cmds[i].help == NULL)
+            fprintf(out, " %s", cmds[i].name);
+    fprintf(out,
+            "\n\nExit codes: 0 done; 1 halted or rolled back (or a runtime "
+            "failure);\n2 usage or inventory error; 3 rollback incomplete "
+            "(a human must look);\n4 the saved plan no longer matches.\n"
+            "\nOptions: --help, --version. Inventory reference: "
+            "docs/inventory.md\n");
+}
+
+static void
+print_cmd_help(const struct etx_cmd *c)
+{
+    printf("usage: etxroll %s\n\n%s\n%s", c->usage, c->summary, c->help);
+}
+
+static bool
+wants_help(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static int
+usage_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "etxroll %s: %s (see 'etxroll %s --help')\n", cmd, msg,
+            cmd);
+    return EXIT_USAGE;
+}
+
+static int
+report(const struct etx_error *err)
+{
+    char line[1200];
+
+    fprintf(stderr, "%s\n", etx_error_format(err, line, sizeof(line)));
+    return EXIT_USAGE;
+}
+
+static int
+cmd_validate(int argc, char **argv)
+{
+    struct etx_inventory *inv = NULL;
+    struct etx_error err = {0};
+
+    if (argc != 2 || argv[1][0] == '-')
+        return usage_error("validate", "expects exactly one FILE");
+    if (etx_inventory_load(argv[1], &inv, &err) != ETX_OK)
+        return report(&err);
+    printf("%s: valid: fleet %s, %zu hosts, %zu groups, strategy %s, "
+           "target %s\n",
+           argv[1], inv->fleet, inv->n_hosts, inv->n_groups,
+           etx_inventory_strategy_name(inv->target.strategy),
+           inv->target.path);
+    etx_inventory_free(inv);
+    return EXIT_DONE;
+}
+
+struct plan_args {
+    const char *file;
+    const char *output;
+    bool offline;
+    bool json;
+};
+
+static int
+parse_plan_args(int argc, char **argv, struct plan_args *a)
+{
+    static const struct option opts[] = {
+        {"offline", no_argument, NULL, 'O'},
+        {"json", no_argument, NULL, 'j'},
+        {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        if (c == 'O')
+            a->offline = true;
+        else if (c == 'j')
+            a->json = true;
+        else if (c == 'o')
+            a->output = optarg;
+        else
+            return usage_error("plan", "unknown option or missing value");
+    }
+    if (optind != argc - 1)
+        return usage_error("plan", "expects exactly one inventory FILE");
+    a->file = argv[optind];
+    if (!a->offline)
+        return usage_error("plan", "probing hosts is not built yet; "
+                                   "use --offline");
+    return EXIT_DONE;
+}
+
+static int
+emit_plan(const struct etx_plan *p, const struct plan_args *a)
+{
+    struct etx_error err = {0};
+    char *text = NULL;
+
+    if (a->output != NULL && etx_plan_save(p, a->output, &err) != ETX_OK) {
+        report(&err);
+        return EXIT_HALTED;
+    }
+    if (!a->json) {
+        etx_plantable_print(etx_plan_json(p), stdout);
+        if (a->output != NULL)
+            printf("\nPlan saved to %s\n", a->output);
+        return EXIT_DONE;
+    }
+    text = json_dumps(etx_plan_json(p), JSON_INDENT(2) | JSON_SORT_KEYS |
+                                            JSON_REAL_PRECISION(17));
+    if (text == NULL) {
+        fprintf(stderr, "etxroll plan: out of memory\n");
+        return EXIT_HALTED;
+    }
+    printf("%s\n", text);
+    free(text);
+    return EXIT_DONE;
+}
+
+static int
+cmd_plan(int argc, char **argv)
+{
+    struct plan_args a = {0};
+    struct etx_inventory *inv = NULL;
+    struct etx_plan *p = NULL;
+    struct etx_plan_opts po = {0};
+    struct etx_error err = {0};
+    int rc;
+
+    rc = parse_plan_args(argc, argv, &a);
+    if (rc != EXIT_DONE)
+        return rc;
+    po.offline = a.offline;
+    if (etx_inventory_load(a.file, &inv, &err) != ETX_OK)
+        return report(&err);
+    if (etx_plan_build(inv, &po, &p, &err) != ETX_OK)
+        rc = report(&err);
+    else
+        rc = emit_plan(p, &a);
+    etx_plan_free(p);
+    etx_inventory_free(inv);
+    return rc;
+}
+
+static const struct etx_cmd *
+find_cmd(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_CMDS; i++)
+        if (strcmp(cmds[i].name, name) == 0)
+            return &cmds[i];
+    return NULL;
+}
+
+static int
+run_cmd(const struct etx_cmd *c, int argc, char **argv)
+{
+    if (c->help == NULL) {
+        fprintf(stderr,
+                "etxroll %s: not built yet; this version can validate "
+                "inventories and make offline plans (see README.md)\n",
+                c->name);
+        return EXIT_USAGE;
+    }
+    if (wants_help(argc, argv)) {
+        print_cmd_help(c);
+        return EXIT_DONE;
+    }
+    return c->run(argc, argv);
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct etx_cmd *c;
+
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("etxroll %s (inventory version %d)\n", ETX_VERSION,
+               ETX_INVENTORY_VERSION);
+        return EXIT_DONE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        c = argc > 2 ? find_cmd(argv[2]) : NULL;
+        if (c != NULL && c->help != NULL)
+            print_cmd_help(c);
+        else
+            print_usage(stdout);
+        return EXIT_DONE;
+    }
+    c = find_cmd(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "etxroll: unknown command '%s'\n\n", argv[1]);
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    return run_cmd(c, argc - 1, argv + 1);
+}
