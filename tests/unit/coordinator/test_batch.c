@@ -130,7 +130,7 @@ test_etx_batch_max_failures_percent_rounds_down(void **state)
 struct fleet {
     struct etx_inventory inv;
     struct etx_inv_host hosts[16];
-    char names[16][8];
+    char names[16][24];
     struct etx_inv_group groups[2];
     size_t canary[1];
     size_t db[2];
