@@ -60,10 +60,11 @@ etx_frame_decode(const uint8_t *buf, size_t len, size_t *consumed,
         return etx_error_set(err, ETX_CLASS_INPUT, 0, "frame", NULL,
                              "frame of %u bytes is not a valid envelope", n);
     if (env->body_case == ETXROLL__ENVELOPE__BODY__NOT_SET) {
+        unsigned long long id = (unsigned long long)env->id;
+
         etx_frame_free(env);
         return etx_error_set(err, ETX_CLASS_INPUT, 0, "frame", NULL,
-                             "envelope %llu carries no message",
-                             (unsigned long long)env->id);
+                             "envelope %llu carries no message", id);
     }
     *out = env;
     *consumed = ETX_FRAME_HEADER + n;
@@ -192,6 +193,8 @@ etx_frame_reader_next(struct etx_frame_reader *r, Etxroll__Envelope **out,
             *err = r->why;
         return ETX_ERR;
     }
+    if (r->buf == NULL) /* never fed: nothing to decode */
+        return ETX_AGAIN;
     rc = etx_frame_decode(r->buf + r->off, r->len - r->off, &used, out, err);
     if (rc == ETX_ERR)
         return go_bad(r, err);

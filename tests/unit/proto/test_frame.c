@@ -139,6 +139,34 @@ test_etx_frame_decode_hostile(void **state)
     assert_null(env);
 }
 
+/* Found by fuzz_conn_server: the id was read after the envelope was freed. */
+static void
+test_etx_frame_decode_no_body_with_fields(void **state)
+{
+    /* "AAAABggBMgIIAQ==": id 1 and an unknown field 6, no body. */
+    const uint8_t frame[10] = {0, 0, 0, 6, 0x08, 0x01, 0x32, 0x02, 0x08, 0x01};
+    Etxroll__Envelope *env = NULL;
+    struct etx_error err = {0};
+    size_t used;
+
+    (void)state;
+    assert_int_equal(etx_frame_decode(frame, 10, &used, &env, &err), ETX_ERR);
+    assert_non_null(strstr(err.msg, "envelope 1 carries no message"));
+}
+
+static void
+test_etx_frame_reader_empty(void **state)
+{
+    struct etx_frame_reader *r = etx_frame_reader_new();
+    Etxroll__Envelope *env = NULL;
+    struct etx_error err = {0};
+
+    (void)state;
+    assert_int_equal(etx_frame_reader_next(r, &env, &err), ETX_AGAIN);
+    assert_int_equal(etx_frame_reader_pending(r), 0);
+    etx_frame_reader_free(r);
+}
+
 static void
 test_etx_frame_reader_byte_by_byte(void **state)
 {
@@ -226,6 +254,8 @@ main(void)
         cmocka_unit_test(test_etx_frame_decode_oversize),
         cmocka_unit_test(test_etx_frame_decode_exact),
         cmocka_unit_test(test_etx_frame_decode_hostile),
+        cmocka_unit_test(test_etx_frame_decode_no_body_with_fields),
+        cmocka_unit_test(test_etx_frame_reader_empty),
         cmocka_unit_test(test_etx_frame_reader_byte_by_byte),
         cmocka_unit_test(test_etx_frame_reader_many_frames_one_feed),
         cmocka_unit_test(test_etx_frame_reader_oversize_stays_bad),
