@@ -1,0 +1,1073 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Framed connections on libuv streams, with TLS through memory BIOs so that
+ * libuv does every read and write. A connection owns up to four handles (a
+ * TCP socket or one or two pipes, a deadline timer and a kick timer) and is
+ * freed only after the last close callback (and a pending name lookup) has
+ * come back, right after on_close.
+ */
+#include "proto/conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/frame.h"
+#include "proto/psk.h"
+#include "proto/tls.h"
+
+#define NEXT(s)      (1u << (s))
+#define PLAIN_CHUNK  (16u * 1024u)
+#define KEEPALIVE_S  60
+#define LISTEN_QUEUE 128
+#define PEER_LEN     64
+
+enum conn_state {
+    CONN_NEW,        /* allocated, no stream yet */
+    CONN_RESOLVING,  /* client: looking the host name up */
+    CONN_CONNECTING, /* client: TCP connect in flight */
+    CONN_HANDSHAKE,  /* TLS handshake in flight */
+    CONN_OPEN,       /* frames flow both ways */
+    CONN_DRAINING,   /* last bytes (alert, close_notify, frames) going out */
+    CONN_CLOSING,    /* handles closing; freed after the last callback */
+    CONN_STATE_COUNT
+};
+
+static const uint32_t conn_next[CONN_STATE_COUNT] = {
+    [CONN_NEW] = NEXT(CONN_RESOLVING) | NEXT(CONN_CONNECTING) |
+                 NEXT(CONN_HANDSHAKE) | NEXT(CONN_OPEN) | NEXT(CONN_CLOSING),
+    [CONN_RESOLVING] = NEXT(CONN_CONNECTING) | NEXT(CONN_CLOSING),
+    [CONN_CONNECTING] = NEXT(CONN_HANDSHAKE) | NEXT(CONN_CLOSING),
+    [CONN_HANDSHAKE] =
+        NEXT(CONN_OPEN) | NEXT(CONN_DRAINING) | NEXT(CONN_CLOSING),
+    [CONN_OPEN] = NEXT(CONN_DRAINING) | NEXT(CONN_CLOSING),
+    [CONN_DRAINING] = NEXT(CONN_CLOSING),
+    [CONN_CLOSING] = 0,
+};
+
+/* What did not finish in time, by the state the deadline found. */
+static const char *const late[CONN_STATE_COUNT] = {
+    [CONN_NEW] = "the connection was not set up",
+    [CONN_RESOLVING] = "the host name was not resolved",
+    [CONN_CONNECTING] = "the TCP connection was not established",
+    [CONN_HANDSHAKE] = "the TLS handshake did not complete",
+    [CONN_OPEN] = "no whole frame arrived from the peer",
+    [CONN_DRAINING] = "the last bytes were not sent",
+    [CONN_CLOSING] = "the connection did not close",
+};
+
+struct early {
+    struct early *next;
+    uint8_t *buf; /* one encoded frame */
+    size_t len;
+};
+
+struct wreq {
+    uv_write_t req;
+    struct etx_conn *c;
+    uint8_t *buf;
+    size_t len;
+};
+
+struct etx_conn {
+    uv_loop_t *loop;
+    enum conn_state state;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe_in, pipe_out;
+    uv_stream_t *rd, *wr;
+    uv_timer_t deadline; /* connect+handshake+first frame, then drain */
+    uv_timer_t kick;     /* delivers buffered frames after read_start */
+    uv_handle_t *handles[4];
+    int nhandles;
+    int pending; /* close callbacks and lookups still to come */
+    uv_connect_t connect_req;
+    uv_getaddrinfo_t gai;
+    bool resolving;
+    uv_shutdown_t shutdown_req;
+    struct etx_tls *tls; /* NULL on the stdio carrier */
+    struct etx_frame_reader *reader;
+    struct etx_conn_cbs cbs;
+    uint64_t timeout_ms;
+    size_t queue_max;
+    size_t queued; /* early frames + writes not yet completed */
+    struct early *early, **early_tail;
+    bool got_frame, paused, reading, want_drain, failed;
+    struct etx_error why;
+    size_t in_off, in_len; /* unread plaintext in rbuf (stdio) */
+    char peer[PEER_LEN];
+    uint8_t chunk[PLAIN_CHUNK];
+    uint8_t rbuf[64 * 1024];
+};
+
+struct etx_conn_listener {
+    uv_tcp_t tcp;
+    struct etx_psk psk;
+    struct etx_conn_opts opts; /* opts.psk points at psk above */
+    struct etx_conn_accept acc;
+    char addr[PEER_LEN];
+    int port;
+    bool closing;
+};
+
+static void begin_drain(struct etx_conn *c);
+static void begin_close(struct etx_conn *c);
+static void advance(struct etx_conn *c);
+
+static void
+set_state(struct etx_conn *c, enum conn_state to)
+{
+    assert(to < CONN_STATE_COUNT && (conn_next[c->state] & NEXT(to)));
+    c->state = to; /* the only assignment */
+}
+
+static bool
+is_live(const struct etx_conn *c)
+{
+    return c->state == CONN_HANDSHAKE || c->state == CONN_OPEN;
+}
+
+static void
+fail(struct etx_conn *c, const struct etx_error *err)
+{
+    if (c->state >= CONN_DRAINING)
+        return;
+    c->why = *err;
+    snprintf(c->why.where, sizeof(c->why.where), "%s", c->peer);
+    c->failed = true;
+    begin_drain(c);
+}
+
+static void
+fail_uv(struct etx_conn *c, int status, const char *op, const char *what)
+{
+    struct etx_error err = {0};
+
+    etx_error_sys(&err, -status, ETX_CTX_NET, op, c->peer, "%s", what);
+    fail(c, &err);
+}
+
+/* ---- writing ---- */
+
+static void
+maybe_drained(struct etx_conn *c)
+{
+    if (!c->want_drain || c->queued > c->queue_max / 2 || !is_live(c))
+        return;
+    c->want_drain = false;
+    if (c->cbs.on_drain != NULL)
+        c->cbs.on_drain(c, c->cbs.arg);
+}
+
+static void
+write_cb(uv_write_t *req, int status)
+{
+    struct wreq *w = req->data;
+    struct etx_conn *c = w->c;
+
+    c->queued -= w->len;
+    free(w->buf);
+    free(w);
+    if (status < 0 && status != UV_ECANCELED)
+        fail_uv(c, status, "write", "cannot write to the peer");
+    else
+        maybe_drained(c);
+}
+
+/*
+ * The stream lost bytes or cannot take more: fail the connection with e and
+ * copy e to err (which may be NULL).
+ */
+static int
+broken(struct etx_conn *c, const struct etx_error *e, struct etx_error *err)
+{
+    fail(c, e);
+    if (err != NULL)
+        *err = *e;
+    return ETX_ERR;
+}
+
+/* Hand buf (taken over) to libuv. On failure the connection is failed. */
+static int
+write_buf(struct etx_conn *c, uint8_t *buf, size_t len, struct etx_error *err)
+{
+    struct wreq *w = calloc(1, sizeof(*w));
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
+    struct etx_error e = {0};
+    int r = UV_ENOMEM;
+
+    if (w != NULL) {
+        w->c = c;
+        w->buf = buf;
+        w->len = len;
+        w->req.data = w;
+        r = uv_write(&w->req, c->wr, &b, 1, write_cb);
+    }
+    if (r < 0) {
+        free(buf);
+        free(w);
+        etx_error_sys(&e, -r, ETX_CTX_NET, "write", c->peer,
+                      "cannot write to the peer");
+        return broken(c, &e, err);
+    }
+    c->queued += len;
+    return ETX_OK;
+}
+
+/* Send what TLS has produced. On failure the connection is failed. */
+static int
+flush_tls(struct etx_conn *c, struct etx_error *err)
+{
+    struct etx_error e = {0};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    if (c->tls == NULL || etx_tls_pending_ciphertext(c->tls) == 0)
+        return ETX_OK;
+    if (etx_tls_take_ciphertext(c->tls, &buf, &len, &e) != ETX_OK)
+        return broken(c, &e, err);
+    return write_buf(c, buf, len, err);
+}
+
+/* Send one encoded frame (taken over); on failure the connection fails. */
+static int
+send_frame(struct etx_conn *c, uint8_t *frame, size_t len,
+           struct etx_error *err)
+{
+    struct etx_error e = {0};
+    int rc;
+
+    if (c->tls == NULL)
+        return write_buf(c, frame, len, err);
+    rc = etx_tls_write_plaintext(c->tls, frame, len, &e);
+    free(frame);
+    if (rc != ETX_OK)
+        return broken(c, &e, err);
+    return flush_tls(c, err);
+}
+
+static void
+free_early(struct etx_conn *c)
+{
+    struct early *e = NULL;
+
+    while ((e = c->early) != NULL) {
+        c->early = e->next;
+        c->queued -= e->len;
+        free(e->buf);
+        free(e);
+    }
+    c->early_tail = &c->early;
+}
+
+static int
+queue_early(struct etx_conn *c, uint8_t *frame, size_t len,
+            struct etx_error *err)
+{
+    struct early *e = calloc(1, sizeof(*e));
+
+    if (e == NULL) {
+        free(frame);
+        return etx_error_sys(err, ENOMEM, ETX_CTX_NET, "send", c->peer,
+                             "cannot queue a frame");
+    }
+    e->buf = frame;
+    e->len = len;
+    *c->early_tail = e;
+    c->early_tail = &e->next;
+    c->queued += len;
+    return ETX_OK;
+}
+
+static int
+flush_early(struct etx_conn *c, struct etx_error *err)
+{
+    struct early *e = NULL;
+
+    while ((e = c->early) != NULL) {
+        c->early = e->next;
+        c->queued -= e->len;
+        if (send_frame(c, e->buf, e->len, err) != ETX_OK) {
+            free(e);
+            return ETX_ERR;
+        }
+        free(e);
+    }
+    c->early_tail = &c->early;
+    return ETX_OK;
+}
+
+int
+etx_conn_send(struct etx_conn *c, const Etxroll__Envelope *env,
+              struct etx_error *err)
+{
+    uint8_t *frame = NULL;
+    size_t len = 0;
+
+    if (c->state >= CONN_DRAINING)
+        return etx_error_set(err, ETX_CLASS_TRANSIENT, 0, "send", c->peer,
+                             "the connection is closing");
+    if (c->queued >= c->queue_max) {
+        c->want_drain = true;
+        return ETX_AGAIN;
+    }
+    if (etx_frame_encode(env, &frame, &len, err) != ETX_OK)
+        return ETX_ERR;
+    if (c->state != CONN_OPEN)
+        return queue_early(c, frame, len, err);
+    return send_frame(c, frame, len, err);
+}
+
+size_t
+etx_conn_queued_bytes(const struct etx_conn *c)
+{
+    return c->queued;
+}
+
+/* ---- reading ---- */
+
+static void
+alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct etx_conn *c = h->data;
+
+    (void)hint;
+    buf->base = (char *)c->rbuf;
+    buf->len = sizeof(c->rbuf);
+}
+
+static void
+read_eof(struct etx_conn *c)
+{
+    struct etx_error err = {0};
+
+    if (c->state == CONN_HANDSHAKE)
+        etx_error_set(&err, ETX_CLASS_TRANSIENT, 0, "eof", c->peer,
+                      "the peer closed the connection during the TLS "
+                      "handshake");
+    else if (etx_frame_reader_pending(c->reader) > 0)
+        etx_error_set(&err, ETX_CLASS_INPUT, 0, "frame", c->peer,
+                      "the peer closed the connection in the middle of a "
+                      "frame");
+    else
+        etx_error_set(&err, ETX_CLASS_TRANSIENT, 0, "eof", c->peer,
+                      "the peer closed the connection");
+    fail(c, &err);
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct etx_conn *c = s->data;
+    struct etx_error err = {0};
+
+    if (n == 0 || !is_live(c))
+        return;
+    if (n == UV_EOF) {
+        read_eof(c);
+        return;
+    }
+    if (n < 0) {
+        fail_uv(c, (int)n, "read", "cannot read from the peer");
+        return;
+    }
+    if (c->tls == NULL) {
+        c->in_off = 0;
+        c->in_len = (size_t)n;
+    } else if (etx_tls_feed_ciphertext(c->tls, buf->base, (size_t)n, &err) !=
+               ETX_OK) {
+        fail(c, &err);
+        return;
+    }
+    advance(c);
+}
+
+/* Read the socket only when there is room and somebody to deliver to. */
+static void
+update_reading(struct etx_conn *c)
+{
+    bool want =
+        is_live(c) && !c->paused && (c->tls != NULL || c->in_off == c->in_len);
+    int r;
+
+    if (want == c->reading)
+        return;
+    if (!want) {
+        uv_read_stop(c->rd);
+        c->reading = false;
+        return;
+    }
+    r = uv_read_start(c->rd, alloc_cb, read_cb);
+    if (r < 0) {
+        fail_uv(c, r, "read", "cannot read from the peer");
+        return;
+    }
+    c->reading = true;
+}
+
+/* Move up to one chunk of plaintext into the frame reader. */
+static int
+pull_plaintext(struct etx_conn *c, struct etx_error *err)
+{
+    size_t n = 0;
+    int rc;
+
+    if (c->tls != NULL) {
+        rc =
+            etx_tls_read_plaintext(c->tls, c->chunk, sizeof(c->chunk), &n, err);
+        if (rc != ETX_OK)
+            return rc;
+        return etx_frame_reader_feed(c->reader, c->chunk, n, err);
+    }
+    if (c->in_off == c->in_len)
+        return ETX_AGAIN;
+    n = c->in_len - c->in_off;
+    if (n > PLAIN_CHUNK)
+        n = PLAIN_CHUNK;
+    rc = etx_frame_reader_feed(c->reader, c->rbuf + c->in_off, n, err);
+    c->in_off += n;
+    return rc;
+}
+
+static void
+deliver(struct etx_conn *c, Etxroll__Envelope *env)
+{
+    if (!c->got_frame) {
+        c->got_frame = true;
+        uv_timer_stop(&c->deadline);
+    }
+    c->cbs.on_frame(c, env, c->cbs.arg);
+}
+
+/*
+ * Whole frames are taken out before more plaintext goes in, so the reader
+ * never holds more than one partial frame and a chunk.
+ */
+static void
+process_input(struct etx_conn *c)
+{
+    Etxroll__Envelope *env = NULL;
+    struct etx_error err = {0};
+    int rc;
+
+    while (c->state == CONN_OPEN && !c->paused) {
+        rc = ETX_AGAIN;
+        if (etx_frame_reader_pending(c->reader) > 0)
+            rc = etx_frame_reader_next(c->reader, &env, &err);
+        if (rc == ETX_OK) {
+            deliver(c, env);
+            continue;
+        }
+        if (rc == ETX_AGAIN)
+            rc = pull_plaintext(c, &err);
+        if (rc == ETX_AGAIN)
+            break;
+        if (rc == ETX_ERR) {
+            fail(c, &err);
+            return;
+        }
+    }
+}
+
+static int
+handshake_step(struct etx_conn *c)
+{
+    struct etx_error err = {0};
+    int rc = etx_tls_handshake(c->tls, &err);
+
+    if (rc == ETX_ERR) {
+        fail(c, &err); /* the drain sends the alert that says why */
+        return ETX_ERR;
+    }
+    /* The next flight; a failure to send it fails the connection. */
+    if (flush_tls(c, NULL) != ETX_OK || rc == ETX_AGAIN)
+        return rc == ETX_AGAIN ? ETX_AGAIN : ETX_ERR;
+    set_state(c, CONN_OPEN);
+    return flush_early(c, NULL);
+}
+
+static void
+advance(struct etx_conn *c)
+{
+    if (c->state == CONN_HANDSHAKE && handshake_step(c) != ETX_OK) {
+        update_reading(c);
+        return;
+    }
+    process_input(c);
+    /* Reading can produce records too (a key update's answer); a failure
+     * to send them fails the connection. */
+    if (is_live(c))
+        (void)flush_tls(c, NULL);
+    update_reading(c);
+}
+
+static void
+kick_cb(uv_timer_t *t)
+{
+    advance(t->data);
+}
+
+void
+etx_conn_read_stop(struct etx_conn *c)
+{
+    if (c->state >= CONN_DRAINING)
+        return;
+    c->paused = true;
+    update_reading(c);
+}
+
+void
+etx_conn_read_start(struct etx_conn *c)
+{
+    if (!c->paused || c->state >= CONN_DRAINING)
+        return;
+    c->paused = false;
+    uv_timer_start(&c->kick, kick_cb, 0, 0);
+}
+
+/* ---- closing ---- */
+
+static void
+finish(struct etx_conn *c)
+{
+    if (c->cbs.on_close != NULL)
+        c->cbs.on_close(c, c->failed ? &c->why : NULL, c->cbs.arg);
+    free_early(c);
+    etx_tls_free(c->tls);
+    etx_frame_reader_free(c->reader);
+    free(c);
+}
+
+static void
+close_done(struct etx_conn *c)
+{
+    if (--c->pending == 0)
+        finish(c);
+}
+
+static void
+close_cb(uv_handle_t *h)
+{
+    close_done(h->data);
+}
+
+static void
+begin_close(struct etx_conn *c)
+{
+    int i;
+
+    set_state(c, CONN_CLOSING);
+    free_early(c);
+    c->reading = false;
+    c->pending = c->nhandles;
+    if (c->resolving) {
+        c->pending++;
+        uv_cancel((uv_req_t *)&c->gai);
+    }
+    for (i = 0; i < c->nhandles; i++)
+        uv_close(c->handles[i], close_cb);
+}
+
+static void
+shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct etx_conn *c = req->data;
+
+    (void)status;
+    if (c->state == CONN_DRAINING)
+        begin_close(c);
+}
+
+static void
+deadline_cb(uv_timer_t *t)
+{
+    struct etx_conn *c = t->data;
+    struct etx_error err = {0};
+
+    if (c->state == CONN_DRAINING) {
+        begin_close(c);
+        return;
+    }
+    etx_error_set(&err, ETX_CLASS_TRANSIENT, ETIMEDOUT, "timeout", c->peer,
+                  "%s within %llu ms", late[c->state],
+                  (unsigned long long)c->timeout_ms);
+    fail(c, &err);
+}
+
+/* Flush what is queued (the alert, close_notify), then shut down. */
+static void
+begin_drain(struct etx_conn *c)
+{
+    if (!is_live(c)) {
+        begin_close(c);
+        return;
+    }
+    set_state(c, CONN_DRAINING);
+    free_early(c);
+    uv_timer_stop(&c->kick);
+    if (c->reading)
+        uv_read_stop(c->rd);
+    c->reading = false;
+    (void)flush_tls(c, NULL); /* a failure here changes nothing */
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, c->wr, shutdown_cb) != 0) {
+        begin_close(c);
+        return;
+    }
+    uv_timer_start(&c->deadline, deadline_cb, c->timeout_ms, 0);
+}
+
+void
+etx_conn_close(struct etx_conn *c)
+{
+    if (c == NULL || c->state >= CONN_DRAINING)
+        return;
+    if (c->tls != NULL)
+        etx_tls_close_notify(c->tls);
+    begin_drain(c);
+}
+
+const char *
+etx_conn_peer(const struct etx_conn *c)
+{
+    return c->peer;
+}
+
+/* ---- creation ---- */
+
+static void
+add_handle(struct etx_conn *c, uv_handle_t *h)
+{
+    h->data = c;
+    c->handles[c->nhandles++] = h;
+}
+
+/* A connection in CONN_NEW with its timers, reader and (psk) TLS. */
+static struct etx_conn *
+conn_new(uv_loop_t *loop, const struct etx_conn_opts *opts,
+         enum etx_tls_role role, struct etx_error *err)
+{
+    struct etx_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        etx_error_sys(err, ENOMEM, ETX_CTX_NET, "connect", NULL,
+                      "cannot set up a connection");
+        return NULL;
+    }
+    c->loop = loop;
+    c->early_tail = &c->early;
+    c->timeout_ms = opts->handshake_timeout_ms != 0
+                        ? opts->handshake_timeout_ms
+                        : ETX_CONN_HANDSHAKE_TIMEOUT_MS;
+    c->queue_max = opts->queue_max != 0 ? opts->queue_max : ETX_CONN_QUEUE_MAX;
+    uv_timer_init(loop, &c->deadline);
+    add_handle(c, (uv_handle_t *)&c->deadline);
+    uv_timer_init(loop, &c->kick);
+    add_handle(c, (uv_handle_t *)&c->kick);
+    c->reader = etx_frame_reader_new();
+    if (c->reader == NULL)
+        etx_error_sys(err, ENOMEM, ETX_CTX_NET, "connect", NULL,
+                      "cannot set up a connection");
+    else if (opts->psk != NULL)
+        c->tls = etx_tls_new(role, opts->psk, err);
+    if (c->reader == NULL || (opts->psk != NULL && c->tls == NULL)) {
+        begin_close(c);
+        return NULL;
+    }
+    uv_timer_start(&c->deadline, deadline_cb, c->timeout_ms, 0);
+    return c;
+}
+
+static int
+check_cbs(const struct etx_conn_cbs *cbs, struct etx_error *err)
+{
+    if (cbs == NULL || cbs->on_frame == NULL || cbs->on_close == NULL)
+        return etx_error_set(err, ETX_CLASS_INTERNAL, 0, "connect", NULL,
+                             "on_frame and on_close are required");
+    return ETX_OK;
+}
+
+static int
+open_pipe(struct etx_conn *c, uv_pipe_t *p, int fd, struct etx_error *err)
+{
+    int r;
+
+    uv_pipe_init(c->loop, p, 0);
+    add_handle(c, (uv_handle_t *)p);
+    r = uv_pipe_open(p, fd);
+    if (r < 0)
+        return etx_error_sys(err, -r, ETX_CTX_NET, "open", "stdio",
+                             "cannot use descriptor %d", fd);
+    return ETX_OK;
+}
+
+struct etx_conn *
+etx_conn_open_stdio(uv_loop_t *loop, const int fd[2],
+                    const struct etx_conn_opts *opts,
+                    const struct etx_conn_cbs *cbs, struct etx_error *err)
+{
+    struct etx_conn_opts plain = *opts;
+    struct etx_conn *c = NULL;
+
+    if (check_cbs(cbs, err) != ETX_OK)
+        return NULL;
+    /* Check both before taking either: a failure leaves them open. */
+    if (fcntl(fd[0], F_GETFL) < 0 || fcntl(fd[1], F_GETFL) < 0) {
+        etx_error_sys(err, errno, ETX_CTX_NET, "open", "stdio",
+                      "cannot use descriptors %d and %d", fd[0], fd[1]);
+        return NULL;
+    }
+    plain.psk = NULL;
+    c = conn_new(loop, &plain, ETX_TLS_SERVER, err);
+    if (c == NULL)
+        return NULL;
+    snprintf(c->peer, sizeof(c->peer), "stdio");
+    c->rd = c->wr = (uv_stream_t *)&c->pipe_in;
+    if (open_pipe(c, &c->pipe_in, fd[0], err) != ETX_OK ||
+        (fd[1] != fd[0] && open_pipe(c, &c->pipe_out, fd[1], err) != ETX_OK)) {
+        begin_close(c);
+        return NULL;
+    }
+    if (fd[1] != fd[0])
+        c->wr = (uv_stream_t *)&c->pipe_out;
+    c->cbs = *cbs;
+    set_state(c, CONN_OPEN);
+    update_reading(c);
+    return c;
+}
+
+/* ---- TCP ---- */
+
+static void
+format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(s6, ip, sizeof(ip));
+        snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        uv_ip4_name(s4, ip, sizeof(ip));
+        snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
+    }
+}
+
+static void
+tcp_ready(struct etx_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
+    c->rd = c->wr = (uv_stream_t *)&c->tcp;
+    set_state(c, CONN_HANDSHAKE);
+}
+
+/* "host:port" or "[v6]:port" into host and port. */
+static int
+split_addr(const char *addr, char *host, size_t hostlen, int *port,
+           struct etx_error *err)
+{
+    const char *h = addr, *colon = strrchr(addr, ':'), *end = NULL;
+    char *stop = NULL;
+    size_t n;
+    long p;
+
+    if (addr[0] == '[') {
+        end = strchr(addr, ']');
+        h = addr + 1;
+        colon = end != NULL && end[1] == ':' ? end + 1 : NULL;
+    } else if (colon != NULL) {
+        end = colon;
+        if (memchr(addr, ':', (size_t)(colon - addr)) != NULL)
+            colon = NULL; /* a bare IPv6 address needs brackets */
+    }
+    if (colon == NULL || end <= h || (size_t)(end - h) >= hostlen)
+        return etx_error_set(err, ETX_CLASS_INPUT, 0, "address", addr,
+                             "not host:port (IPv6 as [address]:port)");
+    n = (size_t)(end - h);
+    memcpy(host, h, n);
+    host[n] = '\0';
+    errno = 0;
+    p = strtol(colon + 1, &stop, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *stop != '\0' || p > 65535)
+        return etx_error_set(err, ETX_CLASS_INPUT, 0, "address", addr,
+                             "the port must be a number from 0 to 65535");
+    *port = (int)p;
+    return ETX_OK;
+}
+
+/* An IP literal and port into ss; ETX_AGAIN when host is not a literal. */
+static int
+parse_literal(const char *host, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
+        return ETX_OK;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
+        return ETX_OK;
+    return ETX_AGAIN;
+}
+
+static void
+connect_cb(uv_connect_t *req, int status)
+{
+    struct etx_conn *c = req->data;
+
+    if (c->state != CONN_CONNECTING)
+        return; /* closed meanwhile: status is UV_ECANCELED */
+    if (status < 0) {
+        fail_uv(c, status, "connect", "cannot connect");
+        return;
+    }
+    tcp_ready(c);
+    advance(c); /* sends the ClientHello */
+}
+
+static void
+start_connect(struct etx_conn *c, const struct sockaddr *sa)
+{
+    int r;
+
+    set_state(c, CONN_CONNECTING);
+    c->connect_req.data = c;
+    r = uv_tcp_connect(&c->connect_req, &c->tcp, sa, connect_cb);
+    if (r < 0)
+        fail_uv(c, r, "connect", "cannot connect");
+}
+
+static void
+resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct etx_conn *c = req->data;
+    struct etx_error err = {0};
+
+    c->resolving = false;
+    if (c->state == CONN_CLOSING) {
+        uv_freeaddrinfo(res);
+        close_done(c);
+        return;
+    }
+    if (status < 0 || res == NULL) {
+        etx_error_set(&err,
+                      status == UV_EAI_AGAIN ? ETX_CLASS_TRANSIENT
+                                             : ETX_CLASS_INPUT,
+                      0, "resolve", c->peer, "cannot resolve the host: %s",
+                      uv_strerror(status));
+        uv_freeaddrinfo(res);
+        fail(c, &err);
+        return;
+    }
+    start_connect(c, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+static int
+start_resolve(struct etx_conn *c, const char *host, int port,
+              struct etx_error *err)
+{
+    struct addrinfo hints;
+    char service[8];
+    int r;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    snprintf(service, sizeof(service), "%d", port);
+    set_state(c, CONN_RESOLVING);
+    c->gai.data = c;
+    r = uv_getaddrinfo(c->loop, &c->gai, resolved_cb, host, service, &hints);
+    if (r < 0)
+        return etx_error_set(err, ETX_CLASS_TRANSIENT, 0, "resolve", c->peer,
+                             "cannot resolve the host: %s", uv_strerror(r));
+    c->resolving = true;
+    return ETX_OK;
+}
+
+struct etx_conn *
+etx_conn_connect(uv_loop_t *loop, const char *addr,
+                 const struct etx_conn_opts *opts,
+                 const struct etx_conn_cbs *cbs, struct etx_error *err)
+{
+    struct sockaddr_storage ss;
+    struct etx_conn *c = NULL;
+    char host[256];
+    int port = 0;
+
+    if (check_cbs(cbs, err) != ETX_OK ||
+        split_addr(addr, host, sizeof(host), &port, err) != ETX_OK)
+        return NULL;
+    if (port == 0 || opts->psk == NULL) {
+        etx_error_set(err, ETX_CLASS_INPUT, 0, "connect", addr,
+                      "a port and the fleet key are required");
+        return NULL;
+    }
+    c = conn_new(loop, opts, ETX_TLS_CLIENT, err);
+    if (c == NULL)
+        return NULL;
+    snprintf(c->peer, sizeof(c->peer), "%s", addr);
+    uv_tcp_init(loop, &c->tcp);
+    add_handle(c, (uv_handle_t *)&c->tcp);
+    c->cbs = *cbs;
+    if (parse_literal(host, port, &ss) == ETX_OK)
+        start_connect(c, (struct sockaddr *)&ss);
+    else if (start_resolve(c, host, port, err) != ETX_OK)
+        fail(c, err);
+    return c;
+}
+
+/* ---- listening ---- */
+
+static void
+listener_close_cb(uv_handle_t *h)
+{
+    struct etx_conn_listener *l = h->data;
+
+    etx_psk_clear(&l->psk);
+    free(l);
+}
+
+void
+etx_conn_listener_close(struct etx_conn_listener *l)
+{
+    if (l == NULL || l->closing)
+        return;
+    l->closing = true;
+    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
+}
+
+int
+etx_conn_listener_port(const struct etx_conn_listener *l)
+{
+    return l->port;
+}
+
+static void
+free_handle_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+/*
+ * Report a failed accept. libuv stops polling the listening socket while a
+ * connection waits to be accepted, so one that cannot be served is still
+ * accepted, then closed.
+ */
+static void
+accept_failed(struct etx_conn_listener *l, const struct etx_error *err,
+              bool pending)
+{
+    uv_tcp_t *t = pending ? malloc(sizeof(*t)) : NULL;
+
+    if (t != NULL) {
+        uv_tcp_init(l->tcp.loop, t);
+        uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)t);
+        uv_close((uv_handle_t *)t, free_handle_cb);
+    }
+    l->acc.cb(l, NULL, err, NULL, l->acc.arg);
+}
+
+static void
+connection_cb(uv_stream_t *server, int status)
+{
+    struct etx_conn_listener *l = server->data;
+    struct etx_conn_cbs cbs = {0};
+    struct etx_error err = {0};
+    struct etx_conn *c = NULL;
+    int r = status;
+
+    if (r == 0)
+        c = conn_new(server->loop, &l->opts, ETX_TLS_SERVER, &err);
+    if (c == NULL) {
+        if (r < 0)
+            etx_error_sys(&err, -r, ETX_CTX_NET, "accept", l->addr,
+                          "cannot accept a connection");
+        accept_failed(l, &err, r == 0);
+        return;
+    }
+    uv_tcp_init(server->loop, &c->tcp);
+    add_handle(c, (uv_handle_t *)&c->tcp);
+    r = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (r < 0) {
+        begin_close(c);
+        etx_error_sys(&err, -r, ETX_CTX_NET, "accept", l->addr,
+                      "cannot accept a connection");
+        accept_failed(l, &err, false);
+        return;
+    }
+    tcp_ready(c);
+    l->acc.cb(l, c, NULL, &cbs, l->acc.arg);
+    if (check_cbs(&cbs, NULL) != ETX_OK) {
+        begin_close(c); /* refused: no callbacks at all */
+        return;
+    }
+    c->cbs = cbs;
+    update_reading(c);
+}
+
+static int
+listener_bind(struct etx_conn_listener *l, const struct sockaddr *sa,
+              struct etx_error *err)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss), r;
+
+    r = uv_tcp_bind(&l->tcp, sa, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_QUEUE, connection_cb);
+    if (r == 0)
+        r = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+    if (r < 0)
+        return etx_error_sys(err, -r, ETX_CTX_NET, "listen", l->addr,
+                             "cannot listen");
+    l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ETX_OK;
+}
+
+struct etx_conn_listener *
+etx_conn_listen(uv_loop_t *loop, const char *addr,
+                const struct etx_conn_opts *opts,
+                const struct etx_conn_accept *acc, struct etx_error *err)
+{
+    struct etx_conn_listener *l = NULL;
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN + 16];
+    int port = 0;
+
+    if (split_addr(addr, host, sizeof(host), &port, err) != ETX_OK)
+        return NULL;
+    if (parse_literal(host, port, &ss) != ETX_OK || opts->psk == NULL ||
+        acc == NULL || acc->cb == NULL) {
+        etx_error_set(err, ETX_CLASS_INPUT, 0, "listen", addr,
+                      "an IP address literal, the fleet key and an accept "
+                      "callback are required");
+        return NULL;
+    }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        etx_error_sys(err, ENOMEM, ETX_CTX_NET, "listen", addr,
+                      "cannot listen");
+        return NULL;
+    }
+    l->psk = *opts->psk;
+    l->opts = *opts;
+    l->opts.psk = &l->psk;
+    l->acc = *acc;
+    snprintf(l->addr, sizeof(l->addr), "%s", addr);
+    uv_tcp_init(loop, &l->tcp);
+    l->tcp.data = l;
+    if (listener_bind(l, (struct sockaddr *)&ss, err) != ETX_OK) {
+        etx_conn_listener_close(l);
+        return NULL;
+    }
+    return l;
+}
