@@ -3,6 +3,7 @@
  * etxroll: the command line. Parses arguments, runs one command from the
  * table and returns its exit code; the work is done by the modules.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "coordinator/inventory.h"
 #include "coordinator/plan.h"
 #include "coordinator/plantable.h"
+#include "proto/psk.h"
 
 /* Exit codes, documented in README.md and `etxroll --help`. */
 #define EXIT_DONE    0 /* done */
@@ -27,6 +29,7 @@ struct etx_cmd {
 
 static int cmd_validate(int argc, char **argv);
 static int cmd_plan(int argc, char **argv);
+static int cmd_keygen(int argc, char **argv);
 
 static const struct etx_cmd cmds[] = {
     {"validate", "validate FILE", "check an inventory and summarise it",
@@ -61,7 +64,17 @@ static const struct etx_cmd cmds[] = {
     {"lock", "lock", "show who holds the fleet lock", NULL, NULL},
     {"unlock", "unlock LOCK_ID", "break a stale fleet lock", NULL, NULL},
     {"probe", "probe HOST...", "print what agents report", NULL, NULL},
-    {"keygen", "keygen FILE", "write a new pre-shared key", NULL, NULL},
+    {"keygen", "keygen FILE [--force]", "write a new fleet pre-shared key",
+     "Writes 32 random bytes as one line of 64 hex characters to FILE, mode\n"
+     "0600, atomically. The agents (key_file in their config) and the\n"
+     "inventory (transport.key_file) name the same key; TLS 1.3 between\n"
+     "them is authenticated with it.\n"
+     "\n"
+     "  --force   replace an existing FILE (otherwise refused)\n"
+     "\n"
+     "Exit 0 on success, 2 for bad arguments or an existing FILE, 1 when it\n"
+     "cannot be written.\n",
+     cmd_keygen},
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -138,6 +151,32 @@ cmd_validate(int argc, char **argv)
            etx_inventory_strategy_name(inv->target.strategy),
            inv->target.path);
     etx_inventory_free(inv);
+    return EXIT_DONE;
+}
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+    struct etx_error err = {0};
+    bool force = false;
+    const char *file = NULL;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0)
+            force = true;
+        else if (argv[i][0] == '-' || file != NULL)
+            return usage_error("keygen", "expects FILE and maybe --force");
+        else
+            file = argv[i];
+    }
+    if (file == NULL)
+        return usage_error("keygen", "expects FILE");
+    if (etx_psk_generate(file, force, &err) != ETX_OK) {
+        report(&err);
+        return err.sys_errno == EEXIST ? EXIT_USAGE : EXIT_HALTED;
+    }
+    printf("wrote a new fleet key to %s (mode 0600)\n", file);
     return EXIT_DONE;
 }
 

@@ -95,9 +95,17 @@ check "--help lists the exit codes" grep -q 'Exit codes' <<<"$out"
 run "$etxroll" --version
 check "--version" grep -q '^etxroll [0-9]' <<<"$out"
 
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/agent.key"
-echo >>"$work/agent.key"
-chmod 600 "$work/agent.key"
+run "$etxroll" keygen "$work/agent.key"
+check "keygen exits 0" [ "$rc" -eq 0 ]
+check "keygen writes mode 0600" [ "$(stat -c %a "$work/agent.key")" = 600 ]
+check "keygen writes 64 hex characters" grep -qxE '[0-9a-f]{64}' "$work/agent.key"
+key1=$(cat "$work/agent.key")
+run "$etxroll" keygen "$work/agent.key"
+check "keygen refuses to replace a key (exit 2)" [ "$rc" -eq 2 ]
+check "keygen left the old key alone" [ "$(cat "$work/agent.key")" = "$key1" ]
+run "$etxroll" keygen "$work/agent.key" --force
+check "keygen --force replaces it" [ "$rc" -eq 0 ]
+check "keygen --force wrote a new key" [ "$(cat "$work/agent.key")" != "$key1" ]
 printf 'listen: 127.0.0.1:7420\nkey_file: %s\nroots: [%s/root]\n' \
     "$work/agent.key" "$work" >"$work/agent.yml"
 run "$agent" --check-config "$work/agent.yml"
