@@ -10,7 +10,7 @@
  * then it must be put back. A host that failed before it reached swapped
  * has nothing to put back, so whether failed -> rolling_back is taken is
  * the caller's decision, made from data it keeps ("reached swapped", which
- * etx_journal_fold() reports per host), not from this table.
+ * etx_rollsum_fold() reports per host), not from this table.
  */
 #ifndef ETX_COORDINATOR_HOSTSTATE_H
 #define ETX_COORDINATOR_HOSTSTATE_H

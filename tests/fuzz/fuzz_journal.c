@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "coordinator/journal.h"
+#include "coordinator/rollsum.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,7 +27,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct etx_journal_replay_info info;
-    struct etx_journal_summary s;
+    struct etx_rollsum s;
     struct etx_error err = {0};
     const char *buf = (const char *)data;
     size_t n = 0;
@@ -35,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ETX_OK &&
         n != info.records)
         __builtin_trap();
-    if (etx_journal_fold_buf(buf, size, "fuzz", &s, &err) == ETX_OK)
-        etx_journal_summary_clear(&s);
+    if (etx_rollsum_fold_buf(buf, size, "fuzz", &s, &err) == ETX_OK)
+        etx_rollsum_clear(&s);
     return 0;
 }
