@@ -4,7 +4,8 @@
  * libuv does every read and write. A connection owns up to four handles (a
  * TCP socket or one or two pipes, a deadline timer and a kick timer) and is
  * freed only after the last close callback (and a pending name lookup) has
- * come back, right after on_close.
+ * come back, right after on_close. The listener and the parsing of
+ * addresses are in listen.c.
  */
 #include "proto/conn.h"
 
@@ -16,15 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/conn_internal.h"
 #include "proto/frame.h"
 #include "proto/psk.h"
 #include "proto/tls.h"
 
-#define NEXT(s)      (1u << (s))
-#define PLAIN_CHUNK  (16u * 1024u)
-#define KEEPALIVE_S  60
-#define LISTEN_QUEUE 128
-#define PEER_LEN     64
+#define NEXT(s)     (1u << (s))
+#define PLAIN_CHUNK (16u * 1024u)
+#define KEEPALIVE_S 60
+#define PEER_LEN    64
 
 enum conn_state {
     CONN_NEW,        /* allocated, no stream yet */
@@ -101,16 +102,6 @@ struct etx_conn {
     char peer[PEER_LEN];
     uint8_t chunk[PLAIN_CHUNK];
     uint8_t rbuf[64 * 1024];
-};
-
-struct etx_conn_listener {
-    uv_tcp_t tcp;
-    struct etx_psk psk;
-    struct etx_conn_opts opts; /* opts.psk points at psk above */
-    struct etx_conn_accept acc;
-    char addr[PEER_LEN];
-    int port;
-    bool closing;
 };
 
 static void begin_drain(struct etx_conn *c);
@@ -771,52 +762,6 @@ tcp_ready(struct etx_conn *c)
     set_state(c, CONN_HANDSHAKE);
 }
 
-/* "host:port" or "[v6]:port" into host and port. */
-static int
-split_addr(const char *addr, char *host, size_t hostlen, int *port,
-           struct etx_error *err)
-{
-    const char *h = addr, *colon = strrchr(addr, ':'), *end = NULL;
-    char *stop = NULL;
-    size_t n;
-    long p;
-
-    if (addr[0] == '[') {
-        end = strchr(addr, ']');
-        h = addr + 1;
-        colon = end != NULL && end[1] == ':' ? end + 1 : NULL;
-    } else if (colon != NULL) {
-        end = colon;
-        if (memchr(addr, ':', (size_t)(colon - addr)) != NULL)
-            colon = NULL; /* a bare IPv6 address needs brackets */
-    }
-    if (colon == NULL || end <= h || (size_t)(end - h) >= hostlen)
-        return etx_error_set(err, ETX_CLASS_INPUT, 0, "address", addr,
-                             "not host:port (IPv6 as [address]:port)");
-    n = (size_t)(end - h);
-    memcpy(host, h, n);
-    host[n] = '\0';
-    errno = 0;
-    p = strtol(colon + 1, &stop, 10);
-    if (colon[1] < '0' || colon[1] > '9' || *stop != '\0' || p > 65535)
-        return etx_error_set(err, ETX_CLASS_INPUT, 0, "address", addr,
-                             "the port must be a number from 0 to 65535");
-    *port = (int)p;
-    return ETX_OK;
-}
-
-/* An IP literal and port into ss; ETX_AGAIN when host is not a literal. */
-static int
-parse_literal(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return ETX_OK;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return ETX_OK;
-    return ETX_AGAIN;
-}
-
 static void
 connect_cb(uv_connect_t *req, int status)
 {
@@ -904,7 +849,7 @@ etx_conn_connect(uv_loop_t *loop, const char *addr,
     int port = 0;
 
     if (check_cbs(cbs, err) != ETX_OK ||
-        split_addr(addr, host, sizeof(host), &port, err) != ETX_OK)
+        etx_conn__split_addr(addr, host, sizeof(host), &port, err) != ETX_OK)
         return NULL;
     if (port == 0 || opts->psk == NULL) {
         etx_error_set(err, ETX_CLASS_INPUT, 0, "connect", addr,
@@ -918,38 +863,14 @@ etx_conn_connect(uv_loop_t *loop, const char *addr,
     uv_tcp_init(loop, &c->tcp);
     add_handle(c, (uv_handle_t *)&c->tcp);
     c->cbs = *cbs;
-    if (parse_literal(host, port, &ss) == ETX_OK)
+    if (etx_conn__parse_literal(host, port, &ss) == ETX_OK)
         start_connect(c, (struct sockaddr *)&ss);
     else if (start_resolve(c, host, port, err) != ETX_OK)
         fail(c, err);
     return c;
 }
 
-/* ---- listening ---- */
-
-static void
-listener_close_cb(uv_handle_t *h)
-{
-    struct etx_conn_listener *l = h->data;
-
-    etx_psk_clear(&l->psk);
-    free(l);
-}
-
-void
-etx_conn_listener_close(struct etx_conn_listener *l)
-{
-    if (l == NULL || l->closing)
-        return;
-    l->closing = true;
-    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
-}
-
-int
-etx_conn_listener_port(const struct etx_conn_listener *l)
-{
-    return l->port;
-}
+/* ---- accepting (proto/listen.c) ---- */
 
 static void
 free_handle_cb(uv_handle_t *h)
@@ -958,116 +879,52 @@ free_handle_cb(uv_handle_t *h)
 }
 
 /*
- * Report a failed accept. libuv stops polling the listening socket while a
- * connection waits to be accepted, so one that cannot be served is still
- * accepted, then closed.
+ * libuv stops polling the listening socket while a connection waits to be
+ * accepted, so one that cannot be served is still accepted, then closed.
  */
 static void
-accept_failed(struct etx_conn_listener *l, const struct etx_error *err,
-              bool pending)
+discard_pending(uv_stream_t *server)
 {
-    uv_tcp_t *t = pending ? malloc(sizeof(*t)) : NULL;
+    uv_tcp_t *t = malloc(sizeof(*t));
 
-    if (t != NULL) {
-        uv_tcp_init(l->tcp.loop, t);
-        uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)t);
-        uv_close((uv_handle_t *)t, free_handle_cb);
-    }
-    l->acc.cb(l, NULL, err, NULL, l->acc.arg);
+    if (t == NULL)
+        return;
+    uv_tcp_init(server->loop, t);
+    uv_accept(server, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, free_handle_cb);
 }
 
-static void
-connection_cb(uv_stream_t *server, int status)
+struct etx_conn *
+etx_conn__accept(uv_stream_t *server, const struct etx_conn_opts *opts,
+                 const char *where, struct etx_error *err)
 {
-    struct etx_conn_listener *l = server->data;
-    struct etx_conn_cbs cbs = {0};
-    struct etx_error err = {0};
-    struct etx_conn *c = NULL;
-    int r = status;
+    struct etx_conn *c = conn_new(server->loop, opts, ETX_TLS_SERVER, err);
+    int r;
 
-    if (r == 0)
-        c = conn_new(server->loop, &l->opts, ETX_TLS_SERVER, &err);
     if (c == NULL) {
-        if (r < 0)
-            etx_error_sys(&err, -r, ETX_CTX_NET, "accept", l->addr,
-                          "cannot accept a connection");
-        accept_failed(l, &err, r == 0);
-        return;
+        discard_pending(server);
+        return NULL;
     }
     uv_tcp_init(server->loop, &c->tcp);
     add_handle(c, (uv_handle_t *)&c->tcp);
     r = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (r < 0) {
         begin_close(c);
-        etx_error_sys(&err, -r, ETX_CTX_NET, "accept", l->addr,
+        etx_error_sys(err, -r, ETX_CTX_NET, "accept", where,
                       "cannot accept a connection");
-        accept_failed(l, &err, false);
-        return;
+        return NULL;
     }
     tcp_ready(c);
-    l->acc.cb(l, c, NULL, &cbs, l->acc.arg);
-    if (check_cbs(&cbs, NULL) != ETX_OK) {
+    return c;
+}
+
+void
+etx_conn__start(struct etx_conn *c, const struct etx_conn_cbs *cbs)
+{
+    if (check_cbs(cbs, NULL) != ETX_OK) {
         begin_close(c); /* refused: no callbacks at all */
         return;
     }
-    c->cbs = cbs;
+    c->cbs = *cbs;
     update_reading(c);
-}
-
-static int
-listener_bind(struct etx_conn_listener *l, const struct sockaddr *sa,
-              struct etx_error *err)
-{
-    struct sockaddr_storage ss;
-    int len = sizeof(ss), r;
-
-    r = uv_tcp_bind(&l->tcp, sa, 0);
-    if (r == 0)
-        r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_QUEUE, connection_cb);
-    if (r == 0)
-        r = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
-    if (r < 0)
-        return etx_error_sys(err, -r, ETX_CTX_NET, "listen", l->addr,
-                             "cannot listen");
-    l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ETX_OK;
-}
-
-struct etx_conn_listener *
-etx_conn_listen(uv_loop_t *loop, const char *addr,
-                const struct etx_conn_opts *opts,
-                const struct etx_conn_accept *acc, struct etx_error *err)
-{
-    struct etx_conn_listener *l = NULL;
-    struct sockaddr_storage ss;
-    char host[INET6_ADDRSTRLEN + 16];
-    int port = 0;
-
-    if (split_addr(addr, host, sizeof(host), &port, err) != ETX_OK)
-        return NULL;
-    if (parse_literal(host, port, &ss) != ETX_OK || opts->psk == NULL ||
-        acc == NULL || acc->cb == NULL) {
-        etx_error_set(err, ETX_CLASS_INPUT, 0, "listen", addr,
-                      "an IP address literal, the fleet key and an accept "
-                      "callback are required");
-        return NULL;
-    }
-    l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        etx_error_sys(err, ENOMEM, ETX_CTX_NET, "listen", addr,
-                      "cannot listen");
-        return NULL;
-    }
-    l->psk = *opts->psk;
-    l->opts = *opts;
-    l->opts.psk = &l->psk;
-    l->acc = *acc;
-    snprintf(l->addr, sizeof(l->addr), "%s", addr);
-    uv_tcp_init(loop, &l->tcp);
-    l->tcp.data = l;
-    if (listener_bind(l, (struct sockaddr *)&ss, err) != ETX_OK) {
-        etx_conn_listener_close(l);
-        return NULL;
-    }
-    return l;
 }

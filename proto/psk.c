@@ -153,7 +153,8 @@ publish(const char *tmp, const char *path, bool force, struct etx_error *err)
         if (errno == EEXIST)
             return etx_error_set(err, ETX_CLASS_INPUT, EEXIST, "keygen", path,
                                  "a key file already exists; refusing to "
-                                 "replace it without force");
+                                 "replace it; etxroll keygen --force "
+                                 "replaces it");
         return etx_error_sys(err, errno, ETX_CTX_RENAME, "link", path,
                              "cannot put the key file in place");
     }
