@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/* One agent connection, coordinator side: hello, requests, results. */
+#include "coordinator/peer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/conn.h"
+#include "proto/frame.h"
+
+struct pending {
+    struct pending *next;
+    uint64_t id;
+    etx_peer_result_cb cb;
+    void *arg;
+};
+
+struct etx_peer {
+    struct etx_conn *conn;
+    struct etx_peer_cbs cbs;
+    char *name;
+    bool ready;
+    uint64_t next_id;
+    struct pending *pending;
+    Etxroll__Envelope *hello; /* the agent's Hello frame, kept for facts */
+    struct etx_error why;     /* set when the peer itself ends the link */
+    bool failed;
+};
+
+static void
+fail_pending(struct etx_peer *p, const struct etx_error *why)
+{
+    struct etx_error lost = {0};
+    struct pending *q;
+
+    if (why == NULL) {
+        etx_error_set(&lost, ETX_CLASS_TRANSIENT, ECONNRESET, "request",
+                      p->name, "the connection was closed");
+        why = &lost;
+    }
+    while ((q = p->pending) != NULL) {
+        p->pending = q->next;
+        q->cb(p, NULL, why, q->arg);
+        free(q);
+    }
+}
+
+/* Stop talking to a peer that broke the protocol; 'why' is reported. */
+static void
+peer_fail(struct etx_peer *p, const struct etx_error *why)
+{
+    if (!p->failed) {
+        p->why = *why;
+        p->failed = true;
+    }
+    etx_conn_close(p->conn);
+}
+
+static void
+on_hello(struct etx_peer *p, Etxroll__Envelope *env)
+{
+    struct etx_error err = {0};
+
+    if (env->body_case != ETXROLL__ENVELOPE__BODY_HELLO) {
+        etx_error_set(&err, ETX_CLASS_INPUT, 0, "hello", p->name,
+                      "the agent did not start with Hello");
+        etx_frame_free(env);
+        peer_fail(p, &err);
+        return;
+    }
+    if (env->hello->protocol_version != ETX_PROTO_VERSION) {
+        etx_error_set(&err, ETX_CLASS_PLACEMENT, 0, "hello", p->name,
+                      "the agent speaks protocol version %u, this etxroll "
+                      "speaks %u: upgrade one of them",
+                      env->hello->protocol_version, ETX_PROTO_VERSION);
+        etx_frame_free(env);
+        peer_fail(p, &err);
+        return;
+    }
+    p->hello = env;
+    p->ready = true;
+    p->cbs.ready(p, env->hello, p->cbs.arg);
+}
+
+static void
+on_result(struct etx_peer *p, Etxroll__Envelope *env)
+{
+    struct pending **link = &p->pending, *q;
+    struct etx_error err = {0};
+
+    while (*link != NULL && (*link)->id != env->id)
+        link = &(*link)->next;
+    if (env->body_case != ETXROLL__ENVELOPE__BODY_RESULT || *link == NULL) {
+        etx_error_set(&err, ETX_CLASS_INPUT, 0, "frame", p->name,
+                      "unexpected message from the agent (id %llu)",
+                      (unsigned long long)env->id);
+        etx_frame_free(env);
+        peer_fail(p, &err);
+        return;
+    }
+    q = *link;
+    *link = q->next;
+    q->cb(p, env->result, NULL, q->arg);
+    free(q);
+    etx_frame_free(env);
+}
+
+static void
+on_frame(struct etx_conn *c, Etxroll__Envelope *env, void *arg)
+{
+    struct etx_peer *p = arg;
+
+    (void)c;
+    if (!p->ready)
+        on_hello(p, env);
+    else
+        on_result(p, env);
+}
+
+static void
+on_close(struct etx_conn *c, const struct etx_error *why, void *arg)
+{
+    struct etx_peer *p = arg;
+    struct etx_error named;
+
+    (void)c;
+    if (p->failed)
+        why = &p->why;
+    if (why != NULL) {
+        named = *why;
+        snprintf(named.where, sizeof(named.where), "%s", p->name);
+        why = &named;
+    }
+    fail_pending(p, why);
+    p->cbs.closed(p, why, p->cbs.arg);
+    etx_frame_free(p->hello);
+    free(p->name);
+    free(p);
+}
+
+static int
+send_hello(struct etx_peer *p, struct etx_error *err)
+{
+    Etxroll__Envelope env = ETXROLL__ENVELOPE__INIT;
+    Etxroll__Hello hello = ETXROLL__HELLO__INIT;
+
+    hello.protocol_version = ETX_PROTO_VERSION;
+    hello.software_version = "etxroll " ETX_VERSION;
+    env.body_case = ETXROLL__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    return etx_conn_send(p->conn, &env, err);
+}
+
+struct etx_peer *
+etx_peer_connect(uv_loop_t *loop, const char *name, const char *addr,
+                 const struct etx_psk *psk, const struct etx_peer_cbs *cbs,
+                 struct etx_error *err)
+{
+    struct etx_conn_opts opts = {.psk = psk};
+    struct etx_conn_cbs ccbs = {.on_frame = on_frame, .on_close = on_close};
+    struct etx_peer *p = calloc(1, sizeof(*p));
+
+    if (p == NULL || (p->name = strdup(name)) == NULL) {
+        free(p);
+        etx_error_sys(err, ENOMEM, ETX_CTX_NET, "connect", name,
+                      "cannot connect");
+        return NULL;
+    }
+    p->cbs = *cbs;
+    p->next_id = 1;
+    ccbs.arg = p;
+    p->conn = etx_conn_connect(loop, addr, &opts, &ccbs, err);
+    if (p->conn == NULL) {
+        snprintf(err->where, sizeof(err->where), "%s", name);
+        free(p->name);
+        free(p);
+        return NULL;
+    }
+    /* Queued until the handshake is done; a failure shows in on_close. */
+    send_hello(p, err);
+    return p;
+}
+
+int
+etx_peer_request(struct etx_peer *p, Etxroll__Envelope *env,
+                 etx_peer_result_cb cb, void *arg, struct etx_error *err)
+{
+    struct pending *q = calloc(1, sizeof(*q));
+    int rc;
+
+    if (q == NULL)
+        return etx_error_sys(err, ENOMEM, ETX_CTX_NET, "request", p->name,
+                             "cannot queue a request");
+    env->id = p->next_id++;
+    rc = etx_conn_send(p->conn, env, err);
+    if (rc != ETX_OK) {
+        free(q);
+        return rc;
+    }
+    q->id = env->id;
+    q->cb = cb;
+    q->arg = arg;
+    q->next = p->pending;
+    p->pending = q;
+    return ETX_OK;
+}
+
+const Etxroll__HostFacts *
+etx_peer_facts(const struct etx_peer *p)
+{
+    return p->hello != NULL ? p->hello->hello->facts : NULL;
+}
+
+const char *
+etx_peer_name(const struct etx_peer *p)
+{
+    return p->name;
+}
+
+void
+etx_peer_close(struct etx_peer *p)
+{
+    etx_conn_close(p->conn);
+}
