@@ -434,7 +434,9 @@ fd_flags(struct scan *s, const char *fd_name, unsigned *flags)
     const char *p = NULL;
     int e = 0;
 
-    snprintf(name, sizeof(name), "fdinfo/%s", fd_name);
+    /* fd names are decimal numbers; a longer name is not an fd entry. */
+    if (snprintf(name, sizeof(name), "fdinfo/%s", fd_name) >= (int)sizeof(name))
+        return ENOENT;
     e = read_entry(s->pid_fd, name, buf, sizeof(buf), NULL);
     if (e != 0)
         return e;

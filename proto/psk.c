@@ -92,7 +92,10 @@ temp_name(const char *dir, const char *base, char *tmp, size_t len,
         return ETX_ERR;
     to_hex(r, sizeof(r), suffix);
     suffix[sizeof(suffix) - 1] = '\0';
-    snprintf(tmp, len, "%s/.%s.etxroll.%s", dir, base, suffix);
+    if (snprintf(tmp, len, "%s/.%s.etxroll.%s", dir, base, suffix) >=
+        (int)len)
+        return etx_error_sys(err, ENAMETOOLONG, ETX_CTX_FILE, "keygen", dir,
+                             "cannot name a temporary file here");
     return ETX_OK;
 }
 
