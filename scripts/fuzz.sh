@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target built in BUILD_DIR for SECONDS each, on a seed
-# corpus: inventory-examples/ for the inventory loader, tests/fuzz/seeds/NAME/
-# for the others (when present). A crash, leak or timeout fails the script;
-# its reproducer is left in fuzz-artifacts/.
+# Runs every libFuzzer target built in BUILD_DIR on a seed corpus:
+# inventory-examples/ for the inventory loader (SECONDS, default 60),
+# tests/fuzz/seeds/NAME/ for the others when present (OTHER_SECONDS each,
+# default 30). A crash, leak or timeout fails the script; its reproducer is
+# left in fuzz-artifacts/.
 #
-#   scripts/fuzz.sh BUILD_DIR [SECONDS]
+#   scripts/fuzz.sh BUILD_DIR [SECONDS [OTHER_SECONDS]]
 set -euo pipefail
 
 build=${1:?usage: scripts/fuzz.sh BUILD_DIR [SECONDS]}
 seconds=${2:-60}
+other_seconds=${3:-30}
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/etxroll-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -20,13 +22,20 @@ for fuzzer in "$build"/tests/fuzz/fuzz_*; do
     name=$(basename "$fuzzer")
     corpus="$work/$name"
     mkdir -p "$corpus"
+    budget=$other_seconds
     case "$name" in
-    fuzz_inventory) cp "$top"/inventory-examples/*.yml "$corpus"/ ;;
-    *) [ -d "$top/tests/fuzz/seeds/$name" ] &&
-        cp "$top/tests/fuzz/seeds/$name"/* "$corpus"/ ;;
+    fuzz_inventory)
+        cp "$top"/inventory-examples/*.yml "$corpus"/
+        budget=$seconds
+        ;;
+    *)
+        if [ -d "$top/tests/fuzz/seeds/$name" ]; then
+            cp "$top/tests/fuzz/seeds/$name"/* "$corpus"/
+        fi
+        ;;
     esac
-    echo "fuzzing $name for ${seconds}s"
-    if ! "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    echo "fuzzing $name for ${budget}s"
+    if ! "$fuzzer" -max_total_time="$budget" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$top/fuzz-artifacts/$name-" -print_final_stats=1 \
         "$corpus" >"$work/$name.log" 2>&1; then
         echo "FAILED: $name (reproducer in fuzz-artifacts/)"

@@ -5,7 +5,8 @@
 # each for a bounded time on a seed corpus. Any failure fails the script.
 #
 #   scripts/test.sh                 everything (what CI runs)
-#   ETX_FUZZ_SECONDS=10 scripts/test.sh   shorter fuzzing
+#   ETX_FUZZ_SECONDS=10 scripts/test.sh   shorter fuzzing of the inventory
+#                                         loader (others: ETX_FUZZ_OTHER_SECONDS)
 #   ETX_SKIP_FUZZ=1 scripts/test.sh       no fuzzing
 set -euo pipefail
 
@@ -13,6 +14,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 fuzz_seconds=${ETX_FUZZ_SECONDS:-60}
+fuzz_other_seconds=${ETX_FUZZ_OTHER_SECONDS:-30}
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -41,7 +43,7 @@ if [ "${ETX_SKIP_FUZZ:-0}" != 1 ]; then
     cmake -S . -B build-fuzz -DETX_FUZZ=ON -DCMAKE_C_COMPILER=clang \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build build-fuzz -j "$jobs"
-    bash scripts/fuzz.sh build-fuzz "$fuzz_seconds"
+    bash scripts/fuzz.sh build-fuzz "$fuzz_seconds" "$fuzz_other_seconds"
 fi
 
 step "all tests passed"
