@@ -285,7 +285,7 @@ start_time_of(pid_t pid)
 }
 
 static void
-test_etx_holders_scan_exec(void **state)
+test_must21_holders_scan_exec(void **state)
 {
     struct fixture *f = *state;
     struct etx_holders h;
@@ -312,7 +312,7 @@ test_etx_holders_scan_exec(void **state)
 }
 
 static void
-test_etx_holders_scan_fd_write(void **state)
+test_must21_holders_scan_fd_write(void **state)
 {
     struct fixture *f = *state;
     struct etx_holders h;
@@ -352,7 +352,7 @@ test_etx_holders_scan_fd_read(void **state)
 
 /* Experiment 16: an fd-less shared writable mapping still blocks exec. */
 static void
-test_etx_holders_scan_map_write(void **state)
+test_must21_holders_scan_map_write(void **state)
 {
     struct fixture *f = *state;
     struct etx_holders h;
@@ -371,7 +371,7 @@ test_etx_holders_scan_map_write(void **state)
 }
 
 static void
-test_etx_holders_scan_cwd(void **state)
+test_must21_holders_scan_cwd(void **state)
 {
     struct fixture *f = *state;
     struct etx_holders h;
@@ -472,7 +472,7 @@ test_etx_holders_scan_none(void **state)
 
 /* The scan as an unprivileged user cannot read root's fds: unknown. */
 static void
-test_etx_holders_scan_unknown(void **state)
+test_must21_holders_scan_unknown(void **state)
 {
     struct fixture *f = *state;
     struct etx_file_id id = file_id(f->prog);
@@ -640,15 +640,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_etx_holders_scan_exec, setup,
+        cmocka_unit_test_setup_teardown(test_must21_holders_scan_exec, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_etx_holders_scan_fd_write, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_must21_holders_scan_fd_write,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_holders_scan_fd_read, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_etx_holders_scan_map_write, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_etx_holders_scan_cwd, setup,
+        cmocka_unit_test_setup_teardown(test_must21_holders_scan_map_write,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_must21_holders_scan_cwd, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_etx_holders_scan_after_exit, setup,
                                         teardown),
@@ -658,7 +658,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_etx_holders_scan_none, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_etx_holders_scan_unknown, setup,
+        cmocka_unit_test_setup_teardown(test_must21_holders_scan_unknown, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_etx_holders_format_text, setup,
                                         teardown),

@@ -357,7 +357,7 @@ test_restart_command_runs_new_inode(void **state)
 
 /* MUST 16: a restart that leaves the old process running is caught. */
 static void
-test_restart_old_binary(void **state)
+test_must16_restart_old_binary(void **state)
 {
     struct fixture *f = *state;
     struct run run = {.f = f};
@@ -384,7 +384,7 @@ test_restart_old_binary(void **state)
  * process's /proc/PID/exe, so the new process runs the old inode.
  */
 static void
-test_restart_reexec_proc_exe(void **state)
+test_must16_restart_reexec_proc_exe(void **state)
 {
     struct fixture *f = *state;
     struct run run = {.f = f};
@@ -436,7 +436,7 @@ test_restart_nothing_runs(void **state)
 
 /* A writer on the new file: ETXTBSY retried; it goes away; success. */
 static void
-test_restart_writer_retried(void **state)
+test_must11_restart_writer_retried(void **state)
 {
     struct fixture *f = *state;
     struct run run = {.f = f};
@@ -456,7 +456,7 @@ test_restart_writer_retried(void **state)
 
 /* A writer that stays: a design conflict naming it (MUST 11). */
 static void
-test_restart_writer_conflict(void **state)
+test_must11_restart_writer_conflict(void **state)
 {
     struct fixture *f = *state;
     struct run run = {.f = f};
@@ -731,16 +731,16 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_restart_command_runs_new_inode,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_old_binary, setup,
+        cmocka_unit_test_setup_teardown(test_must16_restart_old_binary, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_restart_reexec_proc_exe, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_must16_restart_reexec_proc_exe,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_nothing_runs, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_restart_writer_retried, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_restart_writer_conflict, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_must11_restart_writer_retried,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_must11_restart_writer_conflict,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_command_file_writer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restart_exit_status, setup,
