@@ -48,7 +48,7 @@ static const struct row design_table[] = {
 };
 
 static void
-test_etx_error_classify_design_table(void **state)
+test_must22_classify_design_table(void **state)
 {
     size_t i;
 
@@ -141,7 +141,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_etx_error_classify_design_table),
+        cmocka_unit_test(test_must22_classify_design_table),
         cmocka_unit_test(test_etx_error_classify_etxtbsy_outside_exec),
         cmocka_unit_test(test_etx_error_classify_unknown_is_internal),
         cmocka_unit_test(test_etx_error_sys_fills_fields),
