@@ -5,14 +5,15 @@
  * TCP socket or one or two pipes, a deadline timer and a kick timer) and is
  * freed only after the last close callback (and a pending name lookup) has
  * come back, right after on_close. The listener and the parsing of
- * addresses are in listen.c.
+ * addresses are in listen.c, the client side of TCP (resolving the host,
+ * connecting) in dial.c.
  */
 #include "proto/conn.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,46 +24,36 @@
 #include "proto/tls.h"
 
 #define NEXT(s)     (1u << (s))
-#define PLAIN_CHUNK (16u * 1024u)
 #define KEEPALIVE_S 60
-#define PEER_LEN    64
 
-enum conn_state {
-    CONN_NEW,        /* allocated, no stream yet */
-    CONN_RESOLVING,  /* client: looking the host name up */
-    CONN_CONNECTING, /* client: TCP connect in flight */
-    CONN_HANDSHAKE,  /* TLS handshake in flight */
-    CONN_OPEN,       /* frames flow both ways */
-    CONN_DRAINING,   /* last bytes (alert, close_notify, frames) going out */
-    CONN_CLOSING,    /* handles closing; freed after the last callback */
-    CONN_STATE_COUNT
-};
-
-static const uint32_t conn_next[CONN_STATE_COUNT] = {
-    [CONN_NEW] = NEXT(CONN_RESOLVING) | NEXT(CONN_CONNECTING) |
-                 NEXT(CONN_HANDSHAKE) | NEXT(CONN_OPEN) | NEXT(CONN_CLOSING),
-    [CONN_RESOLVING] = NEXT(CONN_CONNECTING) | NEXT(CONN_CLOSING),
-    [CONN_CONNECTING] = NEXT(CONN_HANDSHAKE) | NEXT(CONN_CLOSING),
-    [CONN_HANDSHAKE] =
-        NEXT(CONN_OPEN) | NEXT(CONN_DRAINING) | NEXT(CONN_CLOSING),
-    [CONN_OPEN] = NEXT(CONN_DRAINING) | NEXT(CONN_CLOSING),
-    [CONN_DRAINING] = NEXT(CONN_CLOSING),
-    [CONN_CLOSING] = 0,
+static const uint32_t conn_next[ETX_CONN__STATE_COUNT] = {
+    [ETX_CONN__NEW] = NEXT(ETX_CONN__RESOLVING) | NEXT(ETX_CONN__CONNECTING) |
+                      NEXT(ETX_CONN__HANDSHAKE) | NEXT(ETX_CONN__OPEN) |
+                      NEXT(ETX_CONN__CLOSING),
+    [ETX_CONN__RESOLVING] =
+        NEXT(ETX_CONN__CONNECTING) | NEXT(ETX_CONN__CLOSING),
+    [ETX_CONN__CONNECTING] =
+        NEXT(ETX_CONN__HANDSHAKE) | NEXT(ETX_CONN__CLOSING),
+    [ETX_CONN__HANDSHAKE] = NEXT(ETX_CONN__OPEN) | NEXT(ETX_CONN__DRAINING) |
+                            NEXT(ETX_CONN__CLOSING),
+    [ETX_CONN__OPEN] = NEXT(ETX_CONN__DRAINING) | NEXT(ETX_CONN__CLOSING),
+    [ETX_CONN__DRAINING] = NEXT(ETX_CONN__CLOSING),
+    [ETX_CONN__CLOSING] = 0,
 };
 
 /* What did not finish in time, by the state the deadline found. */
-static const char *const late[CONN_STATE_COUNT] = {
-    [CONN_NEW] = "the connection was not set up",
-    [CONN_RESOLVING] = "the host name was not resolved",
-    [CONN_CONNECTING] = "the TCP connection was not established",
-    [CONN_HANDSHAKE] = "the TLS handshake did not complete",
-    [CONN_OPEN] = "no whole frame arrived from the peer",
-    [CONN_DRAINING] = "the last bytes were not sent",
-    [CONN_CLOSING] = "the connection did not close",
+static const char *const late[ETX_CONN__STATE_COUNT] = {
+    [ETX_CONN__NEW] = "the connection was not set up",
+    [ETX_CONN__RESOLVING] = "the host name was not resolved",
+    [ETX_CONN__CONNECTING] = "the TCP connection was not established",
+    [ETX_CONN__HANDSHAKE] = "the TLS handshake did not complete",
+    [ETX_CONN__OPEN] = "no whole frame arrived from the peer",
+    [ETX_CONN__DRAINING] = "the last bytes were not sent",
+    [ETX_CONN__CLOSING] = "the connection did not close",
 };
 
-struct early {
-    struct early *next;
+struct etx_conn__early {
+    struct etx_conn__early *next;
     uint8_t *buf; /* one encoded frame */
     size_t len;
 };
@@ -74,57 +65,26 @@ struct wreq {
     size_t len;
 };
 
-struct etx_conn {
-    uv_loop_t *loop;
-    enum conn_state state;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe_in, pipe_out;
-    uv_stream_t *rd, *wr;
-    uv_timer_t deadline; /* connect+handshake+first frame, then drain */
-    uv_timer_t kick;     /* delivers buffered frames after read_start */
-    uv_handle_t *handles[4];
-    int nhandles;
-    int pending; /* close callbacks and lookups still to come */
-    uv_connect_t connect_req;
-    uv_getaddrinfo_t gai;
-    bool resolving;
-    uv_shutdown_t shutdown_req;
-    struct etx_tls *tls; /* NULL on the stdio carrier */
-    struct etx_frame_reader *reader;
-    struct etx_conn_cbs cbs;
-    uint64_t timeout_ms;
-    size_t queue_max;
-    size_t queued; /* early frames + writes not yet completed */
-    struct early *early, **early_tail;
-    bool got_frame, paused, reading, want_drain, failed;
-    struct etx_error why;
-    size_t in_off, in_len; /* unread plaintext in rbuf (stdio) */
-    char peer[PEER_LEN];
-    uint8_t chunk[PLAIN_CHUNK];
-    uint8_t rbuf[64 * 1024];
-};
-
 static void begin_drain(struct etx_conn *c);
 static void begin_close(struct etx_conn *c);
-static void advance(struct etx_conn *c);
 
-static void
-set_state(struct etx_conn *c, enum conn_state to)
+void
+etx_conn__set_state(struct etx_conn *c, enum etx_conn__state to)
 {
-    assert(to < CONN_STATE_COUNT && (conn_next[c->state] & NEXT(to)));
+    assert(to < ETX_CONN__STATE_COUNT && (conn_next[c->state] & NEXT(to)));
     c->state = to; /* the only assignment */
 }
 
 static bool
 is_live(const struct etx_conn *c)
 {
-    return c->state == CONN_HANDSHAKE || c->state == CONN_OPEN;
+    return c->state == ETX_CONN__HANDSHAKE || c->state == ETX_CONN__OPEN;
 }
 
-static void
-fail(struct etx_conn *c, const struct etx_error *err)
+void
+etx_conn__fail(struct etx_conn *c, const struct etx_error *err)
 {
-    if (c->state >= CONN_DRAINING)
+    if (c->state >= ETX_CONN__DRAINING)
         return;
     c->why = *err;
     snprintf(c->why.where, sizeof(c->why.where), "%s", c->peer);
@@ -132,13 +92,14 @@ fail(struct etx_conn *c, const struct etx_error *err)
     begin_drain(c);
 }
 
-static void
-fail_uv(struct etx_conn *c, int status, const char *op, const char *what)
+void
+etx_conn__fail_uv(struct etx_conn *c, int status, const char *op,
+                  const char *what)
 {
     struct etx_error err = {0};
 
     etx_error_sys(&err, -status, ETX_CTX_NET, op, c->peer, "%s", what);
-    fail(c, &err);
+    etx_conn__fail(c, &err);
 }
 
 /* ---- writing ---- */
@@ -163,7 +124,7 @@ write_cb(uv_write_t *req, int status)
     free(w->buf);
     free(w);
     if (status < 0 && status != UV_ECANCELED)
-        fail_uv(c, status, "write", "cannot write to the peer");
+        etx_conn__fail_uv(c, status, "write", "cannot write to the peer");
     else
         maybe_drained(c);
 }
@@ -175,7 +136,7 @@ write_cb(uv_write_t *req, int status)
 static int
 broken(struct etx_conn *c, const struct etx_error *e, struct etx_error *err)
 {
-    fail(c, e);
+    etx_conn__fail(c, e);
     if (err != NULL)
         *err = *e;
     return ETX_ERR;
@@ -243,7 +204,7 @@ send_frame(struct etx_conn *c, uint8_t *frame, size_t len,
 static void
 free_early(struct etx_conn *c)
 {
-    struct early *e = NULL;
+    struct etx_conn__early *e = NULL;
 
     while ((e = c->early) != NULL) {
         c->early = e->next;
@@ -258,7 +219,7 @@ static int
 queue_early(struct etx_conn *c, uint8_t *frame, size_t len,
             struct etx_error *err)
 {
-    struct early *e = calloc(1, sizeof(*e));
+    struct etx_conn__early *e = calloc(1, sizeof(*e));
 
     if (e == NULL) {
         free(frame);
@@ -276,7 +237,7 @@ queue_early(struct etx_conn *c, uint8_t *frame, size_t len,
 static int
 flush_early(struct etx_conn *c, struct etx_error *err)
 {
-    struct early *e = NULL;
+    struct etx_conn__early *e = NULL;
 
     while ((e = c->early) != NULL) {
         c->early = e->next;
@@ -298,7 +259,7 @@ etx_conn_send(struct etx_conn *c, const Etxroll__Envelope *env,
     uint8_t *frame = NULL;
     size_t len = 0;
 
-    if (c->state >= CONN_DRAINING)
+    if (c->state >= ETX_CONN__DRAINING)
         return etx_error_set(err, ETX_CLASS_TRANSIENT, 0, "send", c->peer,
                              "the connection is closing");
     if (c->queued >= c->queue_max) {
@@ -307,7 +268,7 @@ etx_conn_send(struct etx_conn *c, const Etxroll__Envelope *env,
     }
     if (etx_frame_encode(env, &frame, &len, err) != ETX_OK)
         return ETX_ERR;
-    if (c->state != CONN_OPEN)
+    if (c->state != ETX_CONN__OPEN)
         return queue_early(c, frame, len, err);
     return send_frame(c, frame, len, err);
 }
@@ -335,7 +296,7 @@ read_eof(struct etx_conn *c)
 {
     struct etx_error err = {0};
 
-    if (c->state == CONN_HANDSHAKE)
+    if (c->state == ETX_CONN__HANDSHAKE)
         etx_error_set(&err, ETX_CLASS_TRANSIENT, 0, "eof", c->peer,
                       "the peer closed the connection during the TLS "
                       "handshake");
@@ -346,7 +307,7 @@ read_eof(struct etx_conn *c)
     else
         etx_error_set(&err, ETX_CLASS_TRANSIENT, 0, "eof", c->peer,
                       "the peer closed the connection");
-    fail(c, &err);
+    etx_conn__fail(c, &err);
 }
 
 static void
@@ -362,7 +323,7 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (n < 0) {
-        fail_uv(c, (int)n, "read", "cannot read from the peer");
+        etx_conn__fail_uv(c, (int)n, "read", "cannot read from the peer");
         return;
     }
     if (c->tls == NULL) {
@@ -370,10 +331,10 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->in_len = (size_t)n;
     } else if (etx_tls_feed_ciphertext(c->tls, buf->base, (size_t)n, &err) !=
                ETX_OK) {
-        fail(c, &err);
+        etx_conn__fail(c, &err);
         return;
     }
-    advance(c);
+    etx_conn__advance(c);
 }
 
 /* Read the socket only when there is room and somebody to deliver to. */
@@ -393,7 +354,7 @@ update_reading(struct etx_conn *c)
     }
     r = uv_read_start(c->rd, alloc_cb, read_cb);
     if (r < 0) {
-        fail_uv(c, r, "read", "cannot read from the peer");
+        etx_conn__fail_uv(c, r, "read", "cannot read from the peer");
         return;
     }
     c->reading = true;
@@ -416,8 +377,8 @@ pull_plaintext(struct etx_conn *c, struct etx_error *err)
     if (c->in_off == c->in_len)
         return ETX_AGAIN;
     n = c->in_len - c->in_off;
-    if (n > PLAIN_CHUNK)
-        n = PLAIN_CHUNK;
+    if (n > ETX_CONN__PLAIN_CHUNK)
+        n = ETX_CONN__PLAIN_CHUNK;
     rc = etx_frame_reader_feed(c->reader, c->rbuf + c->in_off, n, err);
     c->in_off += n;
     return rc;
@@ -444,7 +405,7 @@ process_input(struct etx_conn *c)
     struct etx_error err = {0};
     int rc;
 
-    while (c->state == CONN_OPEN && !c->paused) {
+    while (c->state == ETX_CONN__OPEN && !c->paused) {
         rc = ETX_AGAIN;
         if (etx_frame_reader_pending(c->reader) > 0)
             rc = etx_frame_reader_next(c->reader, &env, &err);
@@ -457,7 +418,7 @@ process_input(struct etx_conn *c)
         if (rc == ETX_AGAIN)
             break;
         if (rc == ETX_ERR) {
-            fail(c, &err);
+            etx_conn__fail(c, &err);
             return;
         }
     }
@@ -470,20 +431,20 @@ handshake_step(struct etx_conn *c)
     int rc = etx_tls_handshake(c->tls, &err);
 
     if (rc == ETX_ERR) {
-        fail(c, &err); /* the drain sends the alert that says why */
+        etx_conn__fail(c, &err); /* the drain sends the alert that says why */
         return ETX_ERR;
     }
     /* The next flight; a failure to send it fails the connection. */
     if (flush_tls(c, NULL) != ETX_OK || rc == ETX_AGAIN)
         return rc == ETX_AGAIN ? ETX_AGAIN : ETX_ERR;
-    set_state(c, CONN_OPEN);
+    etx_conn__set_state(c, ETX_CONN__OPEN);
     return flush_early(c, NULL);
 }
 
-static void
-advance(struct etx_conn *c)
+void
+etx_conn__advance(struct etx_conn *c)
 {
-    if (c->state == CONN_HANDSHAKE && handshake_step(c) != ETX_OK) {
+    if (c->state == ETX_CONN__HANDSHAKE && handshake_step(c) != ETX_OK) {
         update_reading(c);
         return;
     }
@@ -498,13 +459,13 @@ advance(struct etx_conn *c)
 static void
 kick_cb(uv_timer_t *t)
 {
-    advance(t->data);
+    etx_conn__advance(t->data);
 }
 
 void
 etx_conn_read_stop(struct etx_conn *c)
 {
-    if (c->state >= CONN_DRAINING)
+    if (c->state >= ETX_CONN__DRAINING)
         return;
     c->paused = true;
     update_reading(c);
@@ -513,7 +474,7 @@ etx_conn_read_stop(struct etx_conn *c)
 void
 etx_conn_read_start(struct etx_conn *c)
 {
-    if (!c->paused || c->state >= CONN_DRAINING)
+    if (!c->paused || c->state >= ETX_CONN__DRAINING)
         return;
     c->paused = false;
     uv_timer_start(&c->kick, kick_cb, 0, 0);
@@ -532,8 +493,8 @@ finish(struct etx_conn *c)
     free(c);
 }
 
-static void
-close_done(struct etx_conn *c)
+void
+etx_conn__close_done(struct etx_conn *c)
 {
     if (--c->pending == 0)
         finish(c);
@@ -542,7 +503,7 @@ close_done(struct etx_conn *c)
 static void
 close_cb(uv_handle_t *h)
 {
-    close_done(h->data);
+    etx_conn__close_done(h->data);
 }
 
 static void
@@ -550,7 +511,7 @@ begin_close(struct etx_conn *c)
 {
     int i;
 
-    set_state(c, CONN_CLOSING);
+    etx_conn__set_state(c, ETX_CONN__CLOSING);
     free_early(c);
     c->reading = false;
     c->pending = c->nhandles;
@@ -568,7 +529,7 @@ shutdown_cb(uv_shutdown_t *req, int status)
     struct etx_conn *c = req->data;
 
     (void)status;
-    if (c->state == CONN_DRAINING)
+    if (c->state == ETX_CONN__DRAINING)
         begin_close(c);
 }
 
@@ -578,14 +539,14 @@ deadline_cb(uv_timer_t *t)
     struct etx_conn *c = t->data;
     struct etx_error err = {0};
 
-    if (c->state == CONN_DRAINING) {
+    if (c->state == ETX_CONN__DRAINING) {
         begin_close(c);
         return;
     }
     etx_error_set(&err, ETX_CLASS_TRANSIENT, ETIMEDOUT, "timeout", c->peer,
                   "%s within %llu ms", late[c->state],
                   (unsigned long long)c->timeout_ms);
-    fail(c, &err);
+    etx_conn__fail(c, &err);
 }
 
 /* Flush what is queued (the alert, close_notify), then shut down. */
@@ -596,7 +557,7 @@ begin_drain(struct etx_conn *c)
         begin_close(c);
         return;
     }
-    set_state(c, CONN_DRAINING);
+    etx_conn__set_state(c, ETX_CONN__DRAINING);
     free_early(c);
     uv_timer_stop(&c->kick);
     if (c->reading)
@@ -614,7 +575,7 @@ begin_drain(struct etx_conn *c)
 void
 etx_conn_close(struct etx_conn *c)
 {
-    if (c == NULL || c->state >= CONN_DRAINING)
+    if (c == NULL || c->state >= ETX_CONN__DRAINING)
         return;
     if (c->tls != NULL)
         etx_tls_close_notify(c->tls);
@@ -629,17 +590,17 @@ etx_conn_peer(const struct etx_conn *c)
 
 /* ---- creation ---- */
 
-static void
-add_handle(struct etx_conn *c, uv_handle_t *h)
+void
+etx_conn__add_handle(struct etx_conn *c, uv_handle_t *h)
 {
     h->data = c;
     c->handles[c->nhandles++] = h;
 }
 
-/* A connection in CONN_NEW with its timers, reader and (psk) TLS. */
-static struct etx_conn *
-conn_new(uv_loop_t *loop, const struct etx_conn_opts *opts,
-         enum etx_tls_role role, struct etx_error *err)
+/* A connection in ETX_CONN__NEW with its timers, reader and (psk) TLS. */
+struct etx_conn *
+etx_conn__new(uv_loop_t *loop, const struct etx_conn_opts *opts,
+              enum etx_tls_role role, struct etx_error *err)
 {
     struct etx_conn *c = calloc(1, sizeof(*c));
 
@@ -655,9 +616,9 @@ conn_new(uv_loop_t *loop, const struct etx_conn_opts *opts,
                         : ETX_CONN_HANDSHAKE_TIMEOUT_MS;
     c->queue_max = opts->queue_max != 0 ? opts->queue_max : ETX_CONN_QUEUE_MAX;
     uv_timer_init(loop, &c->deadline);
-    add_handle(c, (uv_handle_t *)&c->deadline);
+    etx_conn__add_handle(c, (uv_handle_t *)&c->deadline);
     uv_timer_init(loop, &c->kick);
-    add_handle(c, (uv_handle_t *)&c->kick);
+    etx_conn__add_handle(c, (uv_handle_t *)&c->kick);
     c->reader = etx_frame_reader_new();
     if (c->reader == NULL)
         etx_error_sys(err, ENOMEM, ETX_CTX_NET, "connect", NULL,
@@ -672,8 +633,8 @@ conn_new(uv_loop_t *loop, const struct etx_conn_opts *opts,
     return c;
 }
 
-static int
-check_cbs(const struct etx_conn_cbs *cbs, struct etx_error *err)
+int
+etx_conn__check_cbs(const struct etx_conn_cbs *cbs, struct etx_error *err)
 {
     if (cbs == NULL || cbs->on_frame == NULL || cbs->on_close == NULL)
         return etx_error_set(err, ETX_CLASS_INTERNAL, 0, "connect", NULL,
@@ -687,7 +648,7 @@ open_pipe(struct etx_conn *c, uv_pipe_t *p, int fd, struct etx_error *err)
     int r;
 
     uv_pipe_init(c->loop, p, 0);
-    add_handle(c, (uv_handle_t *)p);
+    etx_conn__add_handle(c, (uv_handle_t *)p);
     r = uv_pipe_open(p, fd);
     if (r < 0)
         return etx_error_sys(err, -r, ETX_CTX_NET, "open", "stdio",
@@ -703,7 +664,7 @@ etx_conn_open_stdio(uv_loop_t *loop, const int fd[2],
     struct etx_conn_opts plain = *opts;
     struct etx_conn *c = NULL;
 
-    if (check_cbs(cbs, err) != ETX_OK)
+    if (etx_conn__check_cbs(cbs, err) != ETX_OK)
         return NULL;
     /* Check both before taking either: a failure leaves them open. */
     if (fcntl(fd[0], F_GETFL) < 0 || fcntl(fd[1], F_GETFL) < 0) {
@@ -712,7 +673,7 @@ etx_conn_open_stdio(uv_loop_t *loop, const int fd[2],
         return NULL;
     }
     plain.psk = NULL;
-    c = conn_new(loop, &plain, ETX_TLS_SERVER, err);
+    c = etx_conn__new(loop, &plain, ETX_TLS_SERVER, err);
     if (c == NULL)
         return NULL;
     snprintf(c->peer, sizeof(c->peer), "stdio");
@@ -725,7 +686,7 @@ etx_conn_open_stdio(uv_loop_t *loop, const int fd[2],
     if (fd[1] != fd[0])
         c->wr = (uv_stream_t *)&c->pipe_out;
     c->cbs = *cbs;
-    set_state(c, CONN_OPEN);
+    etx_conn__set_state(c, ETX_CONN__OPEN);
     update_reading(c);
     return c;
 }
@@ -748,8 +709,8 @@ format_addr(const struct sockaddr *sa, char *buf, size_t len)
     }
 }
 
-static void
-tcp_ready(struct etx_conn *c)
+void
+etx_conn__tcp_ready(struct etx_conn *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
@@ -759,115 +720,7 @@ tcp_ready(struct etx_conn *c)
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
     c->rd = c->wr = (uv_stream_t *)&c->tcp;
-    set_state(c, CONN_HANDSHAKE);
-}
-
-static void
-connect_cb(uv_connect_t *req, int status)
-{
-    struct etx_conn *c = req->data;
-
-    if (c->state != CONN_CONNECTING)
-        return; /* closed meanwhile: status is UV_ECANCELED */
-    if (status < 0) {
-        fail_uv(c, status, "connect", "cannot connect");
-        return;
-    }
-    tcp_ready(c);
-    advance(c); /* sends the ClientHello */
-}
-
-static void
-start_connect(struct etx_conn *c, const struct sockaddr *sa)
-{
-    int r;
-
-    set_state(c, CONN_CONNECTING);
-    c->connect_req.data = c;
-    r = uv_tcp_connect(&c->connect_req, &c->tcp, sa, connect_cb);
-    if (r < 0)
-        fail_uv(c, r, "connect", "cannot connect");
-}
-
-static void
-resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    struct etx_conn *c = req->data;
-    struct etx_error err = {0};
-
-    c->resolving = false;
-    if (c->state == CONN_CLOSING) {
-        uv_freeaddrinfo(res);
-        close_done(c);
-        return;
-    }
-    if (status < 0 || res == NULL) {
-        etx_error_set(&err,
-                      status == UV_EAI_AGAIN ? ETX_CLASS_TRANSIENT
-                                             : ETX_CLASS_INPUT,
-                      0, "resolve", c->peer, "cannot resolve the host: %s",
-                      uv_strerror(status));
-        uv_freeaddrinfo(res);
-        fail(c, &err);
-        return;
-    }
-    start_connect(c, res->ai_addr);
-    uv_freeaddrinfo(res);
-}
-
-static int
-start_resolve(struct etx_conn *c, const char *host, int port,
-              struct etx_error *err)
-{
-    struct addrinfo hints;
-    char service[8];
-    int r;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    snprintf(service, sizeof(service), "%d", port);
-    set_state(c, CONN_RESOLVING);
-    c->gai.data = c;
-    r = uv_getaddrinfo(c->loop, &c->gai, resolved_cb, host, service, &hints);
-    if (r < 0)
-        return etx_error_set(err, ETX_CLASS_TRANSIENT, 0, "resolve", c->peer,
-                             "cannot resolve the host: %s", uv_strerror(r));
-    c->resolving = true;
-    return ETX_OK;
-}
-
-struct etx_conn *
-etx_conn_connect(uv_loop_t *loop, const char *addr,
-                 const struct etx_conn_opts *opts,
-                 const struct etx_conn_cbs *cbs, struct etx_error *err)
-{
-    struct sockaddr_storage ss;
-    struct etx_conn *c = NULL;
-    char host[256];
-    int port = 0;
-
-    if (check_cbs(cbs, err) != ETX_OK ||
-        etx_conn__split_addr(addr, host, sizeof(host), &port, err) != ETX_OK)
-        return NULL;
-    if (port == 0 || opts->psk == NULL) {
-        etx_error_set(err, ETX_CLASS_INPUT, 0, "connect", addr,
-                      "a port and the fleet key are required");
-        return NULL;
-    }
-    c = conn_new(loop, opts, ETX_TLS_CLIENT, err);
-    if (c == NULL)
-        return NULL;
-    snprintf(c->peer, sizeof(c->peer), "%s", addr);
-    uv_tcp_init(loop, &c->tcp);
-    add_handle(c, (uv_handle_t *)&c->tcp);
-    c->cbs = *cbs;
-    if (etx_conn__parse_literal(host, port, &ss) == ETX_OK)
-        start_connect(c, (struct sockaddr *)&ss);
-    else if (start_resolve(c, host, port, err) != ETX_OK)
-        fail(c, err);
-    return c;
+    etx_conn__set_state(c, ETX_CONN__HANDSHAKE);
 }
 
 /* ---- accepting (proto/listen.c) ---- */
@@ -898,7 +751,7 @@ struct etx_conn *
 etx_conn__accept(uv_stream_t *server, const struct etx_conn_opts *opts,
                  const char *where, struct etx_error *err)
 {
-    struct etx_conn *c = conn_new(server->loop, opts, ETX_TLS_SERVER, err);
+    struct etx_conn *c = etx_conn__new(server->loop, opts, ETX_TLS_SERVER, err);
     int r;
 
     if (c == NULL) {
@@ -906,7 +759,7 @@ etx_conn__accept(uv_stream_t *server, const struct etx_conn_opts *opts,
         return NULL;
     }
     uv_tcp_init(server->loop, &c->tcp);
-    add_handle(c, (uv_handle_t *)&c->tcp);
+    etx_conn__add_handle(c, (uv_handle_t *)&c->tcp);
     r = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (r < 0) {
         begin_close(c);
@@ -914,14 +767,14 @@ etx_conn__accept(uv_stream_t *server, const struct etx_conn_opts *opts,
                       "cannot accept a connection");
         return NULL;
     }
-    tcp_ready(c);
+    etx_conn__tcp_ready(c);
     return c;
 }
 
 void
 etx_conn__start(struct etx_conn *c, const struct etx_conn_cbs *cbs)
 {
-    if (check_cbs(cbs, NULL) != ETX_OK) {
+    if (etx_conn__check_cbs(cbs, NULL) != ETX_OK) {
         begin_close(c); /* refused: no callbacks at all */
         return;
     }
