@@ -45,11 +45,39 @@ struct etx_inv_transport {
     bool push_agent;     /* ssh: upload our agent when missing */
 };
 
+/*
+ * One host. Everything is owned by the inventory and freed by
+ * etx_inventory_free(); readers only borrow it.
+ */
 struct etx_inv_host {
     char *name;
     char *address;
     struct etx_inv_transport transport; /* defaults < group < host merged */
     unsigned line, col;                 /* where the host is defined */
+    /*
+     * The host's variables (defaults.vars < group vars < host vars), sorted
+     * by name, built-ins (host, address) left out: n_vars names and values,
+     * each array followed by NULL.
+     */
+    size_t n_vars;
+    char **var_names;
+    char **var_values;
+    /*
+     * The per-host strings of the rollout: each template of the inventory
+     * (target.path, health.http.url, health.tcp.address, health.exec
+     * command, restart.unit, restart.command) with ${name} and $$ replaced
+     * from this host's variables and checked like the template; the
+     * template itself (the same storage) when it has no '$'; NULL when
+     * the template is absent. Act on a host with these, not with the
+     * templates. The vectors have health.exec_argc and restart.argc words
+     * and end with NULL.
+     */
+    char *target_path;
+    char *health_http_url;
+    char *health_tcp_address;
+    char **health_exec_argv;
+    char *restart_unit;
+    char **restart_argv;
 };
 
 /* A named list of hosts; indices point into etx_inventory.hosts. */
@@ -72,6 +100,11 @@ enum etx_strategy {
     ETX_STRATEGY_RELEASE_DIR,
 };
 
+/*
+ * The strings of target, restart and health that name host things (path,
+ * unit, command, url, address) are templates, as written: they may hold
+ * ${name}. struct etx_inv_host has each host's value.
+ */
 struct etx_inv_target {
     char *path;  /* rename/generations: the file; release-dir: the app dir */
     enum etx_strategy strategy;

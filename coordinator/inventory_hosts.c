@@ -3,6 +3,7 @@
  * The inventory's fleet sections: hosts, groups, the transport of each
  * host (defaults < group < host), storage groups and blue/green. Called
  * in order by inventory.c (inventory_internal.h); frees what it built.
+ * Their 'vars' keys are read by inventory_vars.c.
  */
 #include "coordinator/inventory.h"
 
@@ -18,7 +19,7 @@
 static const char *const host_key_names[] = {"strict", "accept-new", NULL};
 static const char *const colour_names[] = {"blue", "green", NULL};
 
-static const char *const host_keys[] = {"address", "transport", NULL};
+static const char *const host_keys[] = {"address", "transport", "vars", NULL};
 
 static int
 parse_host(struct etx_inventory__ctx *c, const struct etx_ydoc_node *key,
@@ -162,7 +163,7 @@ group_transport(struct etx_inventory__ctx *c, size_t gi,
     return ETX_OK;
 }
 
-static const char *const group_keys[] = {"hosts", "transport", NULL};
+static const char *const group_keys[] = {"hosts", "transport", "vars", NULL};
 
 static int
 parse_group(struct etx_inventory__ctx *c, size_t gi,
@@ -336,7 +337,7 @@ apply_transport(struct etx_inventory__ctx *c, struct etx_inv_transport *t,
     return ETX_OK;
 }
 
-static const char *const defaults_keys[] = {"transport", NULL};
+static const char *const defaults_keys[] = {"transport", "vars", NULL};
 
 /* defaults < group < host, for every host. */
 int
@@ -517,6 +518,7 @@ etx_inventory__free_hosts(struct etx_inventory *inv)
         free(inv->hosts[i].name);
         free(inv->hosts[i].address);
         transport_clear(&inv->hosts[i].transport);
+        etx_inventory__free_host_vars(inv, &inv->hosts[i]);
     }
     free(inv->hosts);
     for (i = 0; i < inv->n_groups; i++)

@@ -4,12 +4,14 @@
  * (see inventory.h). inventory.c drives the load and holds the value
  * helpers below; each section of the file is parsed by one of
  * inventory_hosts.c (hosts, groups, transports, storage groups,
- * blue/green), inventory_rollout.c (artifact, target, restart, health) and
- * inventory_policy.c (batches, max_failures, retry, on_failure).
+ * blue/green), inventory_rollout.c (artifact, target, restart, health),
+ * inventory_policy.c (batches, max_failures, retry, on_failure) and
+ * inventory_vars.c (host variables and the per-host strings).
  */
 #ifndef ETX_COORDINATOR_INVENTORY_INTERNAL_H
 #define ETX_COORDINATOR_INVENTORY_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +39,7 @@ struct etx_inventory__ctx {
     struct etx_inventory__name_ref *host_refs;
     struct etx_inventory__name_ref *group_refs;
     const char **names; /* host then group names, for did-you-mean */
+    size_t host_bytes;  /* held by the hosts' variables and strings */
 };
 
 /* The words of the enums, NULL-terminated, in enum order. */
@@ -86,6 +89,28 @@ int etx_inventory__get_enum(struct etx_inventory__ctx *c,
                             const struct etx_ydoc_node *map, const char *key,
                             const char *const *names, int *out);
 
+/* What a value that may come from a template must be. */
+enum etx_inventory__check {
+    ETX_INVENTORY__CHECK_PATH,    /* an absolute target path */
+    ETX_INVENTORY__CHECK_URL,     /* an http:// or https:// URL */
+    ETX_INVENTORY__CHECK_ADDRESS, /* host:port or [v6]:port */
+    ETX_INVENTORY__CHECK_UNIT,    /* a systemd unit name */
+    ETX_INVENTORY__CHECK_COMMAND, /* a command's first word: absolute */
+};
+
+/*
+ * Check 'value' read at n ('what' names it). host NULL: the value as
+ * written (a template without '$'); otherwise what host 'host' made of the
+ * template n->str with its variables, and the message says so.
+ * Defined in inventory_rollout.c.
+ */
+int etx_inventory__check_value(struct etx_inventory__ctx *c,
+                               enum etx_inventory__check check,
+                               const struct etx_ydoc_node *n, const char *what,
+                               const char *value, const char *host);
+/* Whether s uses variables ('$'): then each host's value is checked. */
+bool etx_inventory__is_template(const char *s);
+
 /* One section each, in the order inventory.c runs them (later ones rely
  * on earlier ones: groups on hosts, target on artifact.version...). */
 int etx_inventory__parse_hosts(struct etx_inventory__ctx *c);
@@ -101,6 +126,13 @@ int etx_inventory__parse_max_failures(struct etx_inventory__ctx *c);
 int etx_inventory__parse_retry(struct etx_inventory__ctx *c);
 int etx_inventory__parse_on_failure(struct etx_inventory__ctx *c);
 int etx_inventory__parse_blue_green(struct etx_inventory__ctx *c);
+/* After the transports: each host's variables (inventory_vars.c). */
+int etx_inventory__parse_vars(struct etx_inventory__ctx *c);
+/* After health: each host's strings from the templates (inventory_vars.c). */
+int etx_inventory__resolve_hosts(struct etx_inventory__ctx *c);
+/* Free what inventory_vars.c gave host h. */
+void etx_inventory__free_host_vars(const struct etx_inventory *inv,
+                                   struct etx_inv_host *h);
 
 /* Free hosts, groups, storage groups and blue/green (inventory_hosts.c). */
 void etx_inventory__free_hosts(struct etx_inventory *inv);

@@ -2,10 +2,13 @@
 /*
  * The inventory's sections on what a rollout does on each host: the
  * artifact, the target and its strategy, the restart and the health
- * checks. Called in order by inventory.c (inventory_internal.h).
+ * checks. Called in order by inventory.c (inventory_internal.h). The
+ * strings that name host things may use variables: those are checked per
+ * host, once inventory_vars.c has made each host's value.
  */
 #include "coordinator/inventory.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +19,95 @@
 
 #define DEFAULT_TIMEOUT (60u * 1000)
 
+bool
+etx_inventory__is_template(const char *s)
+{
+    return strchr(s, '$') != NULL;
+}
+
+static bool
+starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool
+is_word(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+            return false;
+    return true;
+}
+
+/* Why value is not what 'check' asks for, into msg; false if it is. */
+static bool
+why_bad(enum etx_inventory__check check, const char *what, const char *value,
+        char *msg, size_t len)
+{
+    const char *why = NULL;
+    uint16_t port = 0;
+
+    switch (check) {
+    case ETX_INVENTORY__CHECK_PATH:
+        if (etx_units_abs_path(value, NULL) == ETX_OK)
+            return false;
+        snprintf(msg, len,
+                 "expected an absolute path for the target, without '.', "
+                 "'..', '//' or a trailing '/', found '%.64s'",
+                 value);
+        return true;
+    case ETX_INVENTORY__CHECK_URL:
+        if ((starts_with(value, "http://") && value[7] != '\0') ||
+            (starts_with(value, "https://") && value[8] != '\0'))
+            return false;
+        snprintf(msg, len,
+                 "expected an http:// or https:// URL for '%s', found '%.64s'",
+                 what, value);
+        return true;
+    case ETX_INVENTORY__CHECK_ADDRESS:
+        if (etx_units_host_port(value, NULL, 0, &port, &why) == ETX_OK)
+            return false;
+        snprintf(msg, len, "bad address '%.64s' for '%s': %s", value, what,
+                 why);
+        return true;
+    case ETX_INVENTORY__CHECK_UNIT:
+        if (etx_units_unit_name(value, &why) == ETX_OK)
+            return false;
+        snprintf(msg, len, "bad unit name '%.64s': %s", value, why);
+        return true;
+    case ETX_INVENTORY__CHECK_COMMAND:
+    default:
+        if (value[0] == '/')
+            return false;
+        snprintf(msg, len,
+                 "expected an absolute path as the first word of '%s' (it "
+                 "runs without a shell), found '%.64s'",
+                 what, value);
+        return true;
+    }
+}
+
+int
+etx_inventory__check_value(struct etx_inventory__ctx *c,
+                           enum etx_inventory__check check,
+                           const struct etx_ydoc_node *n, const char *what,
+                           const char *value, const char *host)
+{
+    char msg[400];
+
+    if (host != NULL && check != ETX_INVENTORY__CHECK_COMMAND &&
+        !is_word(value))
+        snprintf(msg, sizeof(msg),
+                 "expected no blanks or control characters in '%s'", what);
+    else if (!why_bad(check, what, value, msg, sizeof(msg)))
+        return ETX_OK;
+    if (host == NULL)
+        return etx_ydoc_fail(c->err, n, "%s", msg);
+    return etx_ydoc_fail(c->err, n, "%s (host '%s' makes it from '%.64s')", msg,
+                         host, n->str);
+}
+
 /* argv for a command run without a shell: argv[0] must be absolute. */
 static int
 get_argv(struct etx_inventory__ctx *c, const struct etx_ydoc_node *n,
@@ -23,19 +115,10 @@ get_argv(struct etx_inventory__ctx *c, const struct etx_ydoc_node *n,
 {
     if (etx_ydoc_strv(n, what, argc, argv, c->err) != ETX_OK)
         return ETX_ERR;
-    if ((*argv)[0][0] != '/')
-        return etx_ydoc_fail(c->err, n->items[0],
-                             "expected an absolute "
-                             "path as the first word of '%s' (it runs "
-                             "without a shell), found '%.64s'",
-                             what, (*argv)[0]);
-    return ETX_OK;
-}
-
-static bool
-starts_with(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
+    if (etx_inventory__is_template((*argv)[0]))
+        return ETX_OK;
+    return etx_inventory__check_value(c, ETX_INVENTORY__CHECK_COMMAND,
+                                      n->items[0], what, (*argv)[0], NULL);
 }
 
 /* An http:// or https:// URL with something after the scheme. */
@@ -47,12 +130,10 @@ get_url(struct etx_inventory__ctx *c, const struct etx_ydoc_node *n,
 
     if (etx_inventory__get_word(c, n, what, &s) != ETX_OK)
         return ETX_ERR;
-    if (!(starts_with(s, "http://") && s[7] != '\0') &&
-        !(starts_with(s, "https://") && s[8] != '\0'))
-        return etx_ydoc_fail(c->err, n,
-                             "expected an http:// or https:// "
-                             "URL for '%s', found '%.64s'",
-                             what, s);
+    if (!etx_inventory__is_template(s) &&
+        etx_inventory__check_value(c, ETX_INVENTORY__CHECK_URL, n, what, s,
+                                   NULL) != ETX_OK)
+        return ETX_ERR;
     *out = strdup(s);
     return *out == NULL ? etx_inventory__no_memory(c) : ETX_OK;
 }
@@ -160,12 +241,10 @@ etx_inventory__parse_target(struct etx_inventory__ctx *c)
         (path = etx_inventory__need(c, t, "path", "target")) == NULL ||
         etx_inventory__dup_word(c, path, "path", &tg->path) != ETX_OK)
         return ETX_ERR;
-    if (etx_units_abs_path(tg->path, NULL) != ETX_OK)
-        return etx_ydoc_fail(c->err, path,
-                             "expected an absolute path for "
-                             "the target, without '.', '..', '//' or a "
-                             "trailing '/', found '%.64s'",
-                             tg->path);
+    if (!etx_inventory__is_template(tg->path) &&
+        etx_inventory__check_value(c, ETX_INVENTORY__CHECK_PATH, path, "path",
+                                   tg->path, NULL) != ETX_OK)
+        return ETX_ERR;
     strat = etx_ydoc_get(t, "strategy");
     if (strat != NULL &&
         etx_ydoc_choice(strat, "strategy", etx_inventory__strategy_names, &s,
@@ -186,14 +265,12 @@ etx_inventory__parse_target(struct etx_inventory__ctx *c)
 static int
 check_unit(struct etx_inventory__ctx *c, const struct etx_ydoc_node *n)
 {
-    const char *why = NULL;
-
     if (etx_ydoc_expect(n, ETX_YDOC_SCALAR, "unit", c->err) != ETX_OK)
         return ETX_ERR;
-    if (etx_units_unit_name(n->str, &why) != ETX_OK)
-        return etx_ydoc_fail(c->err, n, "bad unit name '%.64s': %s", n->str,
-                             why);
-    return ETX_OK;
+    if (etx_inventory__is_template(n->str))
+        return ETX_OK;
+    return etx_inventory__check_value(c, ETX_INVENTORY__CHECK_UNIT, n, "unit",
+                                      n->str, NULL);
 }
 
 static const char *const restart_keys[] = {"unit", "command", "timeout", NULL};
@@ -265,20 +342,16 @@ parse_tcp(struct etx_inventory__ctx *c, const struct etx_ydoc_node *t)
 {
     static const char *const tcp_keys[] = {"address", NULL};
     const struct etx_ydoc_node *n = NULL;
-    const char *why = NULL;
-    uint16_t port = 0;
 
     if (etx_ydoc_check_keys(t, tcp_keys, "health.tcp", c->err) != ETX_OK ||
         (n = etx_inventory__need(c, t, "address", "health.tcp")) == NULL ||
         etx_inventory__dup_word(c, n, "address", &c->inv->health.tcp_address) !=
             ETX_OK)
         return ETX_ERR;
-    if (etx_units_host_port(n->str, NULL, 0, &port, &why) != ETX_OK)
-        return etx_ydoc_fail(c->err, n,
-                             "bad address '%.64s' for 'address': "
-                             "%s",
-                             n->str, why);
-    return ETX_OK;
+    if (etx_inventory__is_template(n->str))
+        return ETX_OK;
+    return etx_inventory__check_value(c, ETX_INVENTORY__CHECK_ADDRESS, n,
+                                      "address", n->str, NULL);
 }
 
 static const char *const health_keys[] = {"http",     "tcp",     "exec",

@@ -177,18 +177,64 @@ steps_json(const struct etx_inventory *inv)
     return s;
 }
 
+static bool
+differs(const char *host_value, const char *tmpl)
+{
+    return host_value != NULL && tmpl != NULL && strcmp(host_value, tmpl) != 0;
+}
+
+static bool
+argv_differs(char **host_argv, char **tmpl, size_t argc)
+{
+    size_t i;
+
+    for (i = 0; host_argv != NULL && tmpl != NULL && i < argc; i++)
+        if (strcmp(host_argv[i], tmpl[i]) != 0)
+            return true;
+    return false;
+}
+
+/* A host's own strings, only where its variables made them differ from the
+ * inventory's templates: plans of inventories without variables (and
+ * their ids) stay as they were. */
+static void
+host_strings_json(json_t *o, const struct etx_inventory *inv,
+                  const struct etx_inv_host *h)
+{
+    const struct etx_inv_health *hl = &inv->health;
+    const struct etx_inv_restart *r = &inv->restart;
+
+    if (differs(h->target_path, inv->target.path))
+        json_object_set_new(o, "target_path", json_string(h->target_path));
+    if (differs(h->health_http_url, hl->http_url))
+        json_object_set_new(o, "health_url", json_string(h->health_http_url));
+    if (differs(h->health_tcp_address, hl->tcp_address))
+        json_object_set_new(o, "health_tcp_address",
+                            json_string(h->health_tcp_address));
+    if (argv_differs(h->health_exec_argv, hl->exec_argv, hl->exec_argc))
+        json_object_set_new(o, "health_exec",
+                            argv_json(h->health_exec_argv, hl->exec_argc));
+    if (differs(h->restart_unit, r->unit))
+        json_object_set_new(o, "restart_unit", json_string(h->restart_unit));
+    if (argv_differs(h->restart_argv, r->argv, r->argc))
+        json_object_set_new(o, "restart_command",
+                            argv_json(h->restart_argv, r->argc));
+}
+
 static json_t *
 host_json(const struct etx_inventory *inv, const struct etx_inv_host *h,
           bool offline)
 {
     const struct etx_inv_transport *t = &h->transport;
+    json_t *o = json_pack(
+        "{s:s, s:s, s:I, s:o, s:o}", "address", h->address, "transport",
+        etx_inventory_transport_name(t->kind), "port", (json_int_t)t->port,
+        "steps", steps_json(inv), "current",
+        json_pack("{s:s}", "state", offline ? "not probed" : "unknown"));
 
-    return json_pack("{s:s, s:s, s:I, s:o, s:o}", "address", h->address,
-                     "transport", etx_inventory_transport_name(t->kind),
-                     "port", (json_int_t)t->port, "steps", steps_json(inv),
-                     "current",
-                     json_pack("{s:s}", "state",
-                               offline ? "not probed" : "unknown"));
+    if (o != NULL)
+        host_strings_json(o, inv, h);
+    return o;
 }
 
 static json_t *

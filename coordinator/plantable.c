@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Renders a plan document as a summary and a table for people. */
+/*
+ * Renders a plan document as a summary and a table for people. A host
+ * whose variables give it its own target path or health URL shows them
+ * on a line of its own under its row.
+ */
 #include "coordinator/plantable.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char *
@@ -58,11 +63,25 @@ print_artifact(const json_t *a, FILE *out)
     fputc('\n', out);
 }
 
-static void
-print_target(const json_t *t, FILE *out)
+/* Whether some host has its own value of 'key' (from its variables). */
+static bool
+per_host(const json_t *doc, const char *key)
 {
-    fprintf(out, "  target     %s  strategy %s", str(t, "path"),
-            str(t, "strategy"));
+    json_t *hosts = json_object_get(doc, "hosts");
+    void *it = NULL;
+
+    for (it = json_object_iter(hosts); it != NULL;
+         it = json_object_iter_next(hosts, it))
+        if (json_object_get(json_object_iter_value(it), key) != NULL)
+            return true;
+    return false;
+}
+
+static void
+print_target(const json_t *t, bool varies, FILE *out)
+{
+    fprintf(out, "  target     %s%s  strategy %s", str(t, "path"),
+            varies ? " (per host, below)" : "", str(t, "strategy"));
     if (str(t, "mode")[0] != '\0')
         fprintf(out, "  mode %s", str(t, "mode"));
     if (str(t, "owner")[0] != '\0' || str(t, "group")[0] != '\0')
@@ -98,7 +117,7 @@ print_restart(const json_t *r, FILE *out)
 }
 
 static void
-print_health(const json_t *h, FILE *out)
+print_health(const json_t *h, bool varies, FILE *out)
 {
     const json_t *http = json_object_get(h, "http");
     const json_t *tcp = json_object_get(h, "tcp");
@@ -112,8 +131,8 @@ print_health(const json_t *h, FILE *out)
     }
     fprintf(out, "  health    ");
     if (http != NULL) {
-        fprintf(out, " http %s expects %" PRIu64, str(http, "url"),
-                num(http, "status"));
+        fprintf(out, " http %s%s expects %" PRIu64, str(http, "url"),
+                varies ? " (per host, below)" : "", num(http, "status"));
         if (str(http, "body_contains")[0] != '\0')
             fprintf(out, " with \"%s\"", str(http, "body_contains"));
     }
@@ -185,6 +204,16 @@ print_steps(const json_t *steps, FILE *out)
         fprintf(out, "%s%s", i > 0 ? " > " : "", json_string_value(v));
 }
 
+/* The host's own target path and health URL, where they differ. */
+static void
+print_host_strings(const json_t *h, FILE *out)
+{
+    if (json_object_get(h, "target_path") != NULL)
+        fprintf(out, "  %-6s %-16s target %s\n", "", "", str(h, "target_path"));
+    if (json_object_get(h, "health_url") != NULL)
+        fprintf(out, "  %-6s %-16s health %s\n", "", "", str(h, "health_url"));
+}
+
 static void
 print_batches(const json_t *doc, FILE *out)
 {
@@ -208,6 +237,7 @@ print_batches(const json_t *doc, FILE *out)
                     json_string_value(name), str(h, "address"), via);
             print_steps(json_object_get(h, "steps"), out);
             fputc('\n', out);
+            print_host_strings(h, out);
         }
         if (json_is_true(json_object_get(batch, "gate_after")))
             fprintf(out, "  %-6s then wait for `etxroll continue` or "
@@ -230,9 +260,11 @@ etx_plantable_print(const json_t *doc, FILE *out)
         fprintf(out, "  mode       offline: no host was contacted; current "
                      "versions and hazards not probed\n");
     print_artifact(json_object_get(doc, "artifact"), out);
-    print_target(json_object_get(doc, "target"), out);
+    print_target(json_object_get(doc, "target"), per_host(doc, "target_path"),
+                 out);
     print_restart(json_object_get(doc, "restart"), out);
-    print_health(json_object_get(doc, "health"), out);
+    print_health(json_object_get(doc, "health"), per_host(doc, "health_url"),
+                 out);
     print_policy(doc, out);
     print_order(json_object_get(doc, "order"), out);
     if (json_array_size(excl) > 0)

@@ -673,6 +673,242 @@ static const struct bad_case bad_cases[] = {
      "inv.yml:9:7",
      "invalid YAML: did not find expected ',' or '}' (while parsing a flow "
      "mapping)"},
+    {"test_inventory_load_buffer_vars_unknown_for_one_host",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}}\n"
+     "hosts:\n"
+     "  web1: {vars: {root: /srv/a}}\n"
+     "  web2: {}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: \"${root}/bin/app\"}\n",
+     "inv.yml:8:16",
+     "unknown variable 'root' in 'target.path' for host 'web2': set it in "
+     "defaults.vars, a group's vars or the host's vars"},
+    {"test_inventory_load_buffer_vars_unknown_did_you_mean",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: \"${rot}/app\"}\n",
+     "inv.yml:8:16",
+     "unknown variable 'rot' in 'target.path' for host 'web1'; did you mean "
+     "'root'?"},
+    {"test_inventory_load_buffer_vars_unterminated",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: \"${root/app\"}\n",
+     "inv.yml:8:16", "unterminated '${' in 'target.path': expected ${name}"},
+    {"test_inventory_load_buffer_vars_lone_dollar",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n"
+     "health: {exec: {command: [/bin/check, \"$x\"]}}\n",
+     "inv.yml:9:39",
+     "a '$' in 'health.exec.command' starts ${name}; write $$ for a '$' "
+     "itself"},
+    {"test_inventory_load_buffer_vars_builtin_host",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {vars: {host: x}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n",
+     "inv.yml:6:17",
+     "'host' is a built-in variable (the host's name) and cannot be set in the "
+     "vars of host 'web2'"},
+    {"test_inventory_load_buffer_vars_builtin_address",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {address: "
+     "x}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n",
+     "inv.yml:3:63",
+     "'address' is a built-in variable (the host's address) and cannot be set "
+     "in defaults.vars"},
+    {"test_inventory_load_buffer_vars_bad_name",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {my-var: "
+     "x}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n",
+     "inv.yml:3:63",
+     "bad variable name 'my-var' in defaults.vars: use letters, digits and "
+     "'_', not starting with a digit"},
+    {"test_inventory_load_buffer_vars_bad_name_in_template",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: \"/${9lives}\"}\n",
+     "inv.yml:8:16",
+     "bad variable name '9lives' in 'target.path': use letters, digits and "
+     "'_', not starting with a digit"},
+    {"test_inventory_load_buffer_vars_value_not_string",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "[a]}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n",
+     "inv.yml:3:69",
+     "expected a string for variable 'root' in defaults.vars, found a "
+     "sequence"},
+    {"test_inventory_load_buffer_vars_two_groups",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n"
+     "groups:\n"
+     "  a: {hosts: [web1], vars: {root: /a}}\n"
+     "  b: {hosts: [web2, web1], vars: {tmp: /t, root: /b}}\n",
+     "inv.yml:11:44",
+     "host 'web1' gets variable 'root' from group 'a' and from group 'b'; set "
+     "it on the host instead"},
+    {"test_inventory_load_buffer_vars_target_not_absolute",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: \"${root}/app\"}\n",
+     "inv.yml:8:16",
+     "expected an absolute path for the target, without '.', '..', '//' or a "
+     "trailing '/', found 'srv/app' (host 'web1' makes it from '${root}/app')"},
+    {"test_inventory_load_buffer_vars_url_blank",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {port: \"80 "
+     "80\"}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n"
+     "health: {http: {url: \"http://h:${port}/\"}}\n",
+     "inv.yml:9:22",
+     "expected no blanks or control characters in 'health.http.url' (host "
+     "'web1' makes it from 'http://h:${port}/')"},
+    {"test_inventory_load_buffer_vars_command_not_absolute",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {bin: "
+     "restart.sh}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n"
+     "restart: {command: [\"${bin}\", go]}\n",
+     "inv.yml:9:21",
+     "expected an absolute path as the first word of 'restart.command' (it "
+     "runs without a shell), found 'restart.sh' (host 'web1' makes it from "
+     "'${bin}')"},
+    {"test_inventory_load_buffer_vars_bad_unit",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {u: "
+     "\"-x\"}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n"
+     "restart: {unit: \"${u}\"}\n",
+     "inv.yml:9:17",
+     "bad unit name '-x': use letters, digits and '._-@:\\' (such as "
+     "app.service) (host 'web1' makes it from '${u}')"},
+    {"test_inventory_load_buffer_vars_bad_tcp_address",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {p: "
+     "\"99999\"}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n"
+     "health: {tcp: {address: \"127.0.0.1:${p}\"}}\n",
+     "inv.yml:9:25",
+     "bad address '127.0.0.1:99999' for 'health.tcp.address': expected "
+     "host:port or [v6addr]:port with a port from 1 to 65535 (such as "
+     "127.0.0.1:7420) (host 'web1' makes it from '127.0.0.1:${p}')"},
+    {"test_inventory_load_buffer_vars_not_mapping",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: [a]}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: /app}\n",
+     "inv.yml:3:62", "expected a mapping for 'vars', found a sequence"},
+    {"test_inventory_load_buffer_vars_unterminated_after_ref",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: \"${root}/app${\"}\n",
+     "inv.yml:8:16", "unterminated '${' in 'target.path': expected ${name}"},
+    {"test_inventory_load_buffer_vars_empty_name",
+     "version: 1\n"
+     "fleet: web\n"
+     "defaults: {transport: {kind: agent, key_file: /etc/k}, vars: {root: "
+     "/srv}}\n"
+     "hosts:\n"
+     "  web1: {address: web1.example}\n"
+     "  web2: {address: web2.example, vars: {root: /srv/b}}\n"
+     "artifact: {path: /art/app}\n"
+     "target: {path: \"${}/app\"}\n",
+     "inv.yml:8:16",
+     "bad variable name '' in 'target.path': use letters, digits and '_', not "
+     "starting with a digit"},
 };
 
 #define N_BAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -1006,7 +1242,8 @@ test_inventory_load_relative_paths(void **state)
     assert_non_null(src);
     snprintf(path, sizeof(path), "%s/inventory-examples/local.yml", src);
     assert_int_equal(etx_inventory_load(path, &inv, &err), ETX_OK);
-    snprintf(want, sizeof(want), "%s/inventory-examples/app-v2", src);
+    snprintf(want, sizeof(want), "%s/inventory-examples/../build/demo/app",
+             src);
     assert_string_equal(inv->artifact.path, want);
     snprintf(want, sizeof(want), "%s/inventory-examples/demo.key", src);
     assert_string_equal(inv->hosts[0].transport.key_file, want);
@@ -1186,6 +1423,232 @@ test_inventory_load_many_hosts(void **state)
     free(s);
 }
 
+/* The variable 'name' of host h, or NULL. */
+static const char *
+var_of(const struct etx_inv_host *h, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < h->n_vars; i++)
+        if (strcmp(h->var_names[i], name) == 0)
+            return h->var_values[i];
+    return NULL;
+}
+
+static void
+test_inventory_load_vars_precedence(void **state)
+{
+    struct etx_inventory *inv =
+        load_ok("version: 1\n"
+                "fleet: web\n"
+                "defaults:\n"
+                "  transport: {key_file: /k}\n"
+                "  vars: {root: /srv/default, port: '8080', tier: base}\n"
+                "hosts:\n"
+                "  web1:\n"
+                "  web2: {vars: {root: /srv/web2}}\n"
+                "  web3: {vars: {port: '9093', tier: own}}\n"
+                "  web4: {vars: {zone: eu, empty: ''}}\n"
+                "groups:\n"
+                "  all: [web1, web2, web3, web4]\n"
+                "  blue: {hosts: [web2, web3], vars: {root: /srv/blue, tier: "
+                "front}}\n"
+                "  green: {hosts: [web3, web4], vars: {tier: back}}\n"
+                "artifact: {path: /a}\n"
+                "target: {path: '${root}/bin/app'}\n");
+    const struct etx_inv_host *h = inv->hosts;
+
+    (void)state;
+    /* defaults only, sorted by name, built-ins left out */
+    assert_int_equal(h[0].n_vars, 3);
+    assert_string_equal(h[0].var_names[0], "port");
+    assert_string_equal(h[0].var_names[1], "root");
+    assert_string_equal(h[0].var_names[2], "tier");
+    assert_null(h[0].var_names[3]);
+    assert_null(h[0].var_values[3]);
+    assert_string_equal(h[0].target_path, "/srv/default/bin/app");
+    /* host > group > defaults */
+    assert_string_equal(var_of(&h[1], "root"), "/srv/web2");
+    assert_string_equal(var_of(&h[1], "tier"), "front");
+    assert_string_equal(h[1].target_path, "/srv/web2/bin/app");
+    assert_string_equal(var_of(&h[2], "root"), "/srv/blue");
+    assert_string_equal(var_of(&h[2], "port"), "9093");
+    assert_string_equal(var_of(&h[2], "tier"), "own"); /* two groups: host */
+    assert_string_equal(h[2].target_path, "/srv/blue/bin/app");
+    assert_int_equal(h[3].n_vars, 5);
+    assert_string_equal(var_of(&h[3], "tier"), "back");
+    assert_string_equal(var_of(&h[3], "zone"), "eu");
+    assert_string_equal(var_of(&h[3], "empty"), "");
+    assert_null(var_of(&h[3], "host"));
+    /* the template stays as written */
+    assert_string_equal(inv->target.path, "${root}/bin/app");
+    etx_inventory_free(inv);
+}
+
+static void
+test_inventory_load_vars_builtins_and_escape(void **state)
+{
+    struct etx_inventory *inv = load_base(
+        "health: {exec: {command: [/bin/echo, '$$HOME', '${address}', "
+        "'cost: $$5', '$${host}', '${host}${host}']}}\n"
+        "restart: {unit: 'app@${host}.service'}\n");
+    char **argv = inv->hosts[1].health_exec_argv;
+
+    (void)state;
+    assert_string_equal(argv[0], "/bin/echo");
+    assert_string_equal(argv[1], "$HOME");
+    assert_string_equal(argv[2], "web2.example");
+    assert_string_equal(argv[3], "cost: $5");
+    assert_string_equal(argv[4], "${host}");
+    assert_string_equal(argv[5], "web2web2");
+    assert_null(argv[6]);
+    assert_string_equal(inv->health.exec_argv[1], "$$HOME");
+    assert_string_equal(inv->hosts[0].restart_unit, "app@web1.service");
+    assert_string_equal(inv->hosts[2].restart_unit, "app@web3.service");
+    assert_string_equal(inv->restart.unit, "app@${host}.service");
+    assert_null(inv->hosts[0].restart_argv);
+    assert_int_equal(inv->hosts[0].n_vars, 0);
+    assert_non_null(inv->hosts[0].var_names);
+    assert_null(inv->hosts[0].var_names[0]);
+    etx_inventory_free(inv);
+}
+
+static void
+test_inventory_load_vars_each_field(void **state)
+{
+    struct etx_inventory *inv =
+        load_ok("version: 1\n"
+                "fleet: web\n"
+                "defaults: {transport: {key_file: /k}, vars: {dir: /srv}}\n"
+                "hosts:\n"
+                "  a: {address: 10.0.0.1, vars: {port: '8081'}}\n"
+                "  b: {address: 10.0.0.2, vars: {port: '8082', dir: /opt}}\n"
+                "artifact: {path: /a}\n"
+                "target: {path: '${dir}/${host}/app'}\n"
+                "restart: {command: ['${dir}/bin/restart', '--port=${port}', "
+                "plain]}\n"
+                "health:\n"
+                "  http: {url: 'http://${address}:${port}/health'}\n"
+                "  tcp: {address: '${address}:${port}'}\n"
+                "  exec: {command: ['${dir}/check', '${port}']}\n");
+    const struct etx_inv_host *b = &inv->hosts[1];
+
+    (void)state;
+    assert_string_equal(inv->hosts[0].target_path, "/srv/a/app");
+    assert_string_equal(b->target_path, "/opt/b/app");
+    assert_string_equal(b->restart_argv[0], "/opt/bin/restart");
+    assert_string_equal(b->restart_argv[1], "--port=8082");
+    assert_string_equal(b->restart_argv[2], "plain");
+    assert_null(b->restart_argv[3]);
+    assert_null(b->restart_unit);
+    assert_string_equal(b->health_http_url, "http://10.0.0.2:8082/health");
+    assert_string_equal(inv->hosts[0].health_http_url,
+                        "http://10.0.0.1:8081/health");
+    assert_string_equal(b->health_tcp_address, "10.0.0.2:8082");
+    assert_string_equal(b->health_exec_argv[0], "/opt/check");
+    assert_string_equal(b->health_exec_argv[1], "8082");
+    assert_null(b->health_exec_argv[2]);
+    assert_string_equal(inv->health.tcp_address, "${address}:${port}");
+    assert_string_equal(inv->restart.argv[0], "${dir}/bin/restart");
+    etx_inventory_free(inv);
+}
+
+static void
+test_inventory_load_vars_none(void **state)
+{
+    struct etx_inventory *inv =
+        load_base("restart: {command: [/bin/restart, now]}\n"
+                  "health: {http: {url: 'http://h/'}}\n");
+    const struct etx_inv_host *h = &inv->hosts[2];
+
+    (void)state;
+    /* no '$': each host shares the template */
+    assert_string_equal(h->target_path, "/srv/app/bin/app");
+    assert_ptr_equal(h->target_path, inv->target.path);
+    assert_ptr_equal(h->restart_argv, inv->restart.argv);
+    assert_string_equal(h->health_http_url, "http://h/");
+    assert_null(h->health_tcp_address);
+    assert_null(h->health_exec_argv);
+    assert_null(h->restart_unit);
+    assert_string_equal(h->restart_argv[1], "now");
+    assert_int_equal(h->n_vars, 0);
+    etx_inventory_free(inv);
+}
+
+static void
+test_inventory_load_local_demo(void **state)
+{
+    const char *src = getenv("ETX_SOURCE_DIR");
+    char path[1024];
+    struct etx_inventory *inv = NULL;
+    struct etx_error err = {0};
+    const struct etx_inv_host *h = NULL;
+
+    (void)state;
+    assert_non_null(src);
+    snprintf(path, sizeof(path), "%s/inventory-examples/local.yml", src);
+    if (etx_inventory_load(path, &inv, &err) != ETX_OK)
+        fail_msg("%s: %s", err.where, err.msg);
+    assert_int_equal(inv->n_hosts, 4);
+    h = &inv->hosts[2];
+    assert_string_equal(h->address, "127.0.0.1");
+    assert_int_equal(h->transport.port, 7423);
+    assert_string_equal(var_of(h, "root"), "/tmp/etxroll-demo/host3");
+    assert_string_equal(var_of(h, "service_port"), "8183");
+    assert_string_equal(h->target_path, "/tmp/etxroll-demo/host3/app/bin/app");
+    assert_string_equal(h->health_http_url, "http://127.0.0.1:8183/");
+    assert_string_equal(h->restart_argv[0],
+                        "/tmp/etxroll-demo/host3/restart.sh");
+    assert_string_equal(inv->health.http_body_contains, "version");
+    assert_int_equal(inv->batches.n_sizes, 3);
+    etx_inventory_free(inv);
+}
+
+static void
+test_inventory_load_vars_too_long(void **state)
+{
+    size_t vlen = 40000, cap = vlen + 512;
+    char *s = malloc(cap);
+
+    (void)state;
+    assert_non_null(s);
+    snprintf(s, cap,
+             "version: 1\nfleet: big\ndefaults: {transport: {key_file: /k}, "
+             "vars: {v: /%0*d}}\nhosts: {h1: }\nartifact: {path: /a}\n"
+             "target: {path: '${v}${v}'}\n",
+             (int)vlen, 0);
+    assert_load_fails("inv.yml", s, strlen(s), "inv.yml:6:16",
+                      "'target.path' for host 'h1' is longer than 65536 "
+                      "bytes once its variables are replaced");
+    free(s);
+}
+
+static void
+test_inventory_load_vars_budget(void **state)
+{
+    /* 700 hosts each holding a 60000-byte variable and a target path made
+     * of it pass the 64 MiB that all hosts may hold. */
+    size_t vlen = 60000, n = 700, i, used = 0, cap = vlen + 16 * n + 512;
+    char *s = malloc(cap);
+
+    (void)state;
+    assert_non_null(s);
+    used += (size_t)snprintf(s, cap,
+                             "version: 1\nfleet: big\ndefaults: {transport: "
+                             "{key_file: /k}, vars: {v: /%0*d}}\nhosts:\n",
+                             (int)vlen, 0);
+    for (i = 0; i < n; i++)
+        used += (size_t)snprintf(s + used, cap - used, "  h%zu:\n", i);
+    snprintf(s + used, cap - used,
+             "artifact: {path: /a}\ntarget: {path: '${v}'}\n");
+    /* The variables count 700 * 60068 bytes, then the target paths 60034
+     * each: h417 (line 422) is the one past 64 MiB. */
+    assert_load_fails("inv.yml", s, strlen(s), "inv.yml:422:3",
+                      "the hosts' variables and strings take more than 64 "
+                      "MiB in all (at host 'h417')");
+    free(s);
+}
+
 int
 main(void)
 {
@@ -1205,6 +1668,13 @@ main(void)
         cmocka_unit_test(test_inventory_load_deep),
         cmocka_unit_test(test_inventory_load_oversize),
         cmocka_unit_test(test_inventory_load_many_hosts),
+        cmocka_unit_test(test_inventory_load_vars_precedence),
+        cmocka_unit_test(test_inventory_load_vars_builtins_and_escape),
+        cmocka_unit_test(test_inventory_load_vars_each_field),
+        cmocka_unit_test(test_inventory_load_vars_none),
+        cmocka_unit_test(test_inventory_load_local_demo),
+        cmocka_unit_test(test_inventory_load_vars_too_long),
+        cmocka_unit_test(test_inventory_load_vars_budget),
     };
     struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + N_BAD];
     size_t i, n = sizeof(fixed) / sizeof(fixed[0]);

@@ -17,6 +17,7 @@
 
 #include "coordinator/inventory.h"
 #include "coordinator/plan.h"
+#include "coordinator/plantable.h"
 
 struct ctx {
     char dir[64];
@@ -268,6 +269,77 @@ test_etx_plan_save_roundtrip(void **state)
     etx_plan_free(p);
 }
 
+/* Two hosts with their own root, one with the default's. */
+static const char vars_inventory[] =
+    "version: 1\n"
+    "fleet: web\n"
+    "defaults:\n"
+    "  transport: {kind: agent, key_file: fleet.key}\n"
+    "  vars: {root: /srv/app}\n"
+    "hosts:\n"
+    "  web1: {address: 127.0.0.1, vars: {root: /srv/a, port: '8181'}}\n"
+    "  web2: {address: 127.0.0.1, vars: {root: /srv/b, port: '8182'}}\n"
+    "  web3: {address: 127.0.0.1, vars: {port: '8183'}}\n"
+    "artifact: {path: app.bin}\n"
+    "target: {path: '${root}/bin/app'}\n"
+    "health:\n"
+    "  http: {url: 'http://127.0.0.1:${port}/'}\n";
+
+static const char *
+host_str(const json_t *doc, const char *host, const char *key)
+{
+    const json_t *h = json_object_get(json_object_get(doc, "hosts"), host);
+
+    return json_string_value(json_object_get(h, key));
+}
+
+static void
+test_etx_plan_build_host_vars(void **state)
+{
+    struct ctx *c = *state;
+    struct etx_plan *p = plan_of(c, vars_inventory);
+    const json_t *doc = etx_plan_json(p);
+    char a[65], b[65];
+    char *text = NULL;
+    size_t len = 0;
+    FILE *table = NULL;
+
+    assert_string_equal(host_str(doc, "web1", "target_path"), "/srv/a/bin/app");
+    assert_string_equal(host_str(doc, "web2", "target_path"), "/srv/b/bin/app");
+    assert_string_equal(host_str(doc, "web3", "target_path"),
+                        "/srv/app/bin/app");
+    assert_string_equal(host_str(doc, "web2", "health_url"),
+                        "http://127.0.0.1:8182/");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(doc, "target"), "path")),
+                        "${root}/bin/app");
+    table = open_memstream(&text, &len);
+    assert_non_null(table);
+    etx_plantable_print(doc, table);
+    assert_int_equal(fclose(table), 0);
+    assert_non_null(strstr(text, "${root}/bin/app (per host, below)"));
+    assert_non_null(strstr(text, " target /srv/b/bin/app\n"));
+    assert_non_null(strstr(text, " health http://127.0.0.1:8182/\n"));
+    free(text);
+    etx_plan_free(p);
+    /* Without '$' in the templates, hosts get no strings of their own:
+     * an unused variable leaves the id as it was. */
+    p = plan_of(c, base_inventory);
+    assert_null(host_str(etx_plan_json(p), "web1", "target_path"));
+    assert_null(host_str(etx_plan_json(p), "web1", "health_url"));
+    snprintf(a, sizeof(a), "%s", etx_plan_id(p));
+    etx_plan_free(p);
+    id_of(c,
+          edit(base_inventory, "{address: web1.prod.example}",
+               "{address: web1.prod.example, vars: {unused: x}}"),
+          b);
+    assert_string_equal(a, b);
+    /* A variable changes the id through the strings it makes. */
+    id_of(c, vars_inventory, a);
+    id_of(c, edit(vars_inventory, "root: /srv/b", "root: /srv/c"), b);
+    assert_string_not_equal(a, b);
+}
+
 int
 main(void)
 {
@@ -284,6 +356,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_etx_plan_build_missing_artifact,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_plan_save_roundtrip, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_etx_plan_build_host_vars, setup,
                                         teardown),
     };
 
