@@ -152,8 +152,12 @@ etx_test_nginx_start(struct etx_test_nginx *n, const char *dir, char *why,
     int tries = 0;
 
     memset(n, 0, sizeof(*n));
-    snprintf(n->dir, sizeof(n->dir), "%s", dir);
-    snprintf(n->www, sizeof(n->www), "%s/www", dir);
+    if (snprintf(n->dir, sizeof(n->dir), "%s", dir) >= (int)sizeof(n->dir) ||
+        snprintf(n->www, sizeof(n->www), "%s/www", dir) >=
+            (int)sizeof(n->www)) {
+        snprintf(why, len, "nginx fixture: directory name too long");
+        return -1;
+    }
     for (tries = 0; tries < 5 && rc != 0 && rc != 127; tries++) {
         n->port = etx_test_free_port();
         rc = etx_test_nginx_try(n);
@@ -163,11 +167,11 @@ etx_test_nginx_start(struct etx_test_nginx *n, const char *dir, char *why,
         snprintf(why, len,
                  "nginx is not installed: run "
                  "scripts/install-deps.sh (nginx-light)");
-    else if (rc != 0)
-        snprintf(why, len,
-                 "nginx did not start (status %d); see "
-                 "%s/logs/error.log",
-                 rc, dir);
+    else if (rc != 0 && snprintf(why, len,
+                                 "nginx did not start (status %d); see "
+                                 "%s/logs/error.log",
+                                 rc, n->dir) >= (int)len)
+        why[len - 1] = '\0';
     return rc == 0 ? 0 : -1;
 }
 
