@@ -63,11 +63,7 @@ static void probe_start(struct etx_health *h);
 static void
 health_free(struct etx_health *h)
 {
-    size_t i = 0;
-
-    for (i = 0; h->argv != NULL && h->argv[i] != NULL; i++)
-        free(h->argv[i]);
-    free(h->argv);
+    etx_spawn_argv_free(h->argv);
     free(h->url);
     free(h->body_contains);
     free(h->body);
@@ -378,28 +374,6 @@ probe_start(struct etx_health *h)
     finish(h);
 }
 
-static char **
-argv_dup(const char *const *argv)
-{
-    char **v = NULL;
-    size_t n = 0;
-    size_t i = 0;
-
-    while (argv[n] != NULL)
-        n++;
-    v = calloc(n + 1, sizeof(*v));
-    for (i = 0; v != NULL && i < n; i++) {
-        v[i] = strdup(argv[i]);
-        if (v[i] != NULL)
-            continue;
-        while (i > 0)
-            free(v[--i]);
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
 static int
 check_http(struct etx_health *h, const struct etx_health_spec *s,
            struct etx_error *err)
@@ -450,7 +424,7 @@ check_exec(struct etx_health *h, const struct etx_health_spec *s,
                              "an exec check needs a command with an "
                              "absolute path");
     snprintf(h->what, sizeof(h->what), "%s", s->argv[0]);
-    h->argv = argv_dup(s->argv);
+    h->argv = etx_spawn_argv_dup(s->argv);
     if (h->argv == NULL)
         return etx_error_sys(err, ENOMEM, ETX_CTX_EXEC, "health", h->what,
                              "out of memory");

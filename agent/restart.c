@@ -74,11 +74,7 @@ set_state(struct etx_restart *r, enum rs_state to)
 static void
 restart_free(struct etx_restart *r)
 {
-    size_t i = 0;
-
-    for (i = 0; r->argv != NULL && r->argv[i] != NULL; i++)
-        free(r->argv[i]);
-    free(r->argv);
+    etx_spawn_argv_free(r->argv);
     free(r->target);
     etx_holders_free(&r->res.writers);
     etx_holders_free(&r->res.running_new);
@@ -397,28 +393,6 @@ etx_restart_unit_is_valid(const char *unit)
     return true;
 }
 
-static char **
-argv_dup(const char *const *argv)
-{
-    char **v = NULL;
-    size_t n = 0;
-    size_t i = 0;
-
-    while (argv[n] != NULL)
-        n++;
-    v = calloc(n + 1, sizeof(*v));
-    for (i = 0; v != NULL && i < n; i++) {
-        v[i] = strdup(argv[i]);
-        if (v[i] != NULL)
-            continue;
-        while (i > 0)
-            free(v[--i]);
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
 static int
 check_spec(const struct etx_restart_spec *s, struct etx_error *err)
 {
@@ -445,7 +419,7 @@ copy_spec(struct etx_restart *r, const struct etx_restart_spec *s)
     const char *unit_argv[] = {ETX_RESTART_SYSTEMCTL, "restart", s->unit, NULL};
 
     r->is_command = s->argv != NULL;
-    r->argv = argv_dup(r->is_command ? s->argv : unit_argv);
+    r->argv = etx_spawn_argv_dup(r->is_command ? s->argv : unit_argv);
     r->target = strdup(s->target);
     if (r->argv == NULL || r->target == NULL)
         return ETX_ERR;

@@ -256,3 +256,33 @@ etx_spawn_is_success(const struct etx_spawn_result *r)
 {
     return r->exited && r->exit_status == 0 && !r->timed_out;
 }
+
+char **
+etx_spawn_argv_dup(const char *const *argv)
+{
+    char **v = NULL;
+    size_t n = 0;
+    size_t i = 0;
+
+    while (argv[n] != NULL)
+        n++;
+    v = calloc(n + 1, sizeof(*v));
+    for (i = 0; v != NULL && i < n; i++) {
+        v[i] = strdup(argv[i]);
+        if (v[i] == NULL) {
+            etx_spawn_argv_free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+void
+etx_spawn_argv_free(char **argv)
+{
+    size_t i;
+
+    for (i = 0; argv != NULL && argv[i] != NULL; i++)
+        free(argv[i]);
+    free(argv);
+}

@@ -85,4 +85,11 @@ const char *etx_spawn_describe(const struct etx_spawn_result *r,
 /* True when the command exited with status 0 (and was not timed out). */
 bool etx_spawn_is_success(const struct etx_spawn_result *r);
 
+/*
+ * A copy of a NULL-terminated argv (for requests that outlive the caller's
+ * strings), or NULL on ENOMEM. Free with etx_spawn_argv_free().
+ */
+char **etx_spawn_argv_dup(const char *const *argv);
+void etx_spawn_argv_free(char **argv); /* NULL: no-op */
+
 #endif /* ETX_AGENT_SPAWN_H */
