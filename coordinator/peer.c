@@ -12,7 +12,7 @@
 struct pending {
     struct pending *next;
     uint64_t id;
-    etx_peer_result_cb cb;
+    etx_peer_result_cb cb; /* NULL: sent with etx_peer_send() */
     void *arg;
 };
 
@@ -41,7 +41,8 @@ fail_pending(struct etx_peer *p, const struct etx_error *why)
     }
     while ((q = p->pending) != NULL) {
         p->pending = q->next;
-        q->cb(p, NULL, why, q->arg);
+        if (q->cb != NULL)
+            q->cb(p, NULL, why, q->arg);
         free(q);
     }
 }
@@ -83,12 +84,31 @@ on_hello(struct etx_peer *p, Etxroll__Envelope *env)
     p->cbs.ready(p, env->hello, p->cbs.arg);
 }
 
+/*
+ * The agent serves frames in order: once it answers id N, every quiet
+ * frame sent before N was handled without an answer and is forgotten.
+ */
+static void
+forget_quiet_before(struct etx_peer *p, uint64_t id)
+{
+    struct pending **link = &p->pending, *q;
+
+    while ((q = *link) != NULL) {
+        if (q->cb == NULL && q->id < id) {
+            *link = q->next;
+            free(q);
+        } else
+            link = &q->next;
+    }
+}
+
 static void
 on_result(struct etx_peer *p, Etxroll__Envelope *env)
 {
     struct pending **link = &p->pending, *q;
     struct etx_error err = {0};
 
+    forget_quiet_before(p, env->id);
     while (*link != NULL && (*link)->id != env->id)
         link = &(*link)->next;
     if (env->body_case != ETXROLL__ENVELOPE__BODY_RESULT || *link == NULL) {
@@ -101,7 +121,10 @@ on_result(struct etx_peer *p, Etxroll__Envelope *env)
     }
     q = *link;
     *link = q->next;
-    q->cb(p, env->result, NULL, q->arg);
+    if (q->cb != NULL)
+        q->cb(p, env->result, NULL, q->arg);
+    else if (p->cbs.unsolicited != NULL)
+        p->cbs.unsolicited(p, env->result, p->cbs.arg);
     free(q);
     etx_frame_free(env);
 }
@@ -116,6 +139,16 @@ on_frame(struct etx_conn *c, Etxroll__Envelope *env, void *arg)
         on_hello(p, env);
     else
         on_result(p, env);
+}
+
+static void
+on_drain(struct etx_conn *c, void *arg)
+{
+    struct etx_peer *p = arg;
+
+    (void)c;
+    if (p->cbs.drain != NULL)
+        p->cbs.drain(p, p->cbs.arg);
 }
 
 static void
@@ -158,7 +191,8 @@ etx_peer_connect(uv_loop_t *loop, const char *name, const char *addr,
                  struct etx_error *err)
 {
     struct etx_conn_opts opts = {.psk = psk};
-    struct etx_conn_cbs ccbs = {.on_frame = on_frame, .on_close = on_close};
+    struct etx_conn_cbs ccbs = {
+        .on_frame = on_frame, .on_close = on_close, .on_drain = on_drain};
     struct etx_peer *p = calloc(1, sizeof(*p));
 
     if (p == NULL || (p->name = strdup(name)) == NULL) {
@@ -182,9 +216,9 @@ etx_peer_connect(uv_loop_t *loop, const char *name, const char *addr,
     return p;
 }
 
-int
-etx_peer_request(struct etx_peer *p, Etxroll__Envelope *env,
-                 etx_peer_result_cb cb, void *arg, struct etx_error *err)
+static int
+send_tracked(struct etx_peer *p, Etxroll__Envelope *env, etx_peer_result_cb cb,
+             void *arg, struct etx_error *err)
 {
     struct pending *q = calloc(1, sizeof(*q));
     int rc;
@@ -204,6 +238,25 @@ etx_peer_request(struct etx_peer *p, Etxroll__Envelope *env,
     q->next = p->pending;
     p->pending = q;
     return ETX_OK;
+}
+
+int
+etx_peer_request(struct etx_peer *p, Etxroll__Envelope *env,
+                 etx_peer_result_cb cb, void *arg, struct etx_error *err)
+{
+    return send_tracked(p, env, cb, arg, err);
+}
+
+int
+etx_peer_send(struct etx_peer *p, Etxroll__Envelope *env, struct etx_error *err)
+{
+    return send_tracked(p, env, NULL, NULL, err);
+}
+
+size_t
+etx_peer_queued_bytes(const struct etx_peer *p)
+{
+    return etx_conn_queued_bytes(p->conn);
 }
 
 const Etxroll__HostFacts *

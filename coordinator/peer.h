@@ -36,10 +36,20 @@ typedef void (*etx_peer_result_cb)(struct etx_peer *p,
 typedef void (*etx_peer_closed_cb)(struct etx_peer *p,
                                    const struct etx_error *why, void *arg);
 
+/* The agent answered a frame sent with etx_peer_send() (it failed). */
+typedef void (*etx_peer_unsolicited_cb)(struct etx_peer *p,
+                                        const Etxroll__Result *res, void *arg);
+
+/* The outgoing queue fell below half after etx_peer_send/request gave
+ * ETX_AGAIN. */
+typedef void (*etx_peer_drain_cb)(struct etx_peer *p, void *arg);
+
 struct etx_peer_cbs {
-    etx_peer_ready_cb ready;   /* required */
-    etx_peer_closed_cb closed; /* required */
+    etx_peer_ready_cb ready;             /* required */
+    etx_peer_closed_cb closed;           /* required */
     void *arg;
+    etx_peer_unsolicited_cb unsolicited; /* optional */
+    etx_peer_drain_cb drain;             /* optional */
 };
 
 /*
@@ -58,6 +68,18 @@ struct etx_peer *etx_peer_connect(uv_loop_t *loop, const char *name,
  */
 int etx_peer_request(struct etx_peer *p, Etxroll__Envelope *env,
                      etx_peer_result_cb cb, void *arg, struct etx_error *err);
+
+/*
+ * Send a frame the agent answers only when it fails (a StageChunk): the
+ * peer assigns env->id. If the agent does answer it, 'cb' of etx_peer_cbs
+ * 'unsolicited' gets the Result (the first failed chunk; the StageEnd that
+ * follows answers again). ETX_AGAIN when the outgoing queue is full.
+ */
+int etx_peer_send(struct etx_peer *p, Etxroll__Envelope *env,
+                  struct etx_error *err);
+
+/* Bytes queued for sending (for backpressure on artifact streams). */
+size_t etx_peer_queued_bytes(const struct etx_peer *p);
 
 /* The agent's host facts from its Hello (NULL before ready). */
 const Etxroll__HostFacts *etx_peer_facts(const struct etx_peer *p);

@@ -194,6 +194,13 @@ etx_test_agent_cleanup(struct etx_test_agent *a)
 
 /* ---- a synchronous client over coordinator/peer.h ---- */
 
+/* One request's outcome; 'res' is a copy (etxroll__result__free_unpacked). */
+struct etx_test_call {
+    bool done;
+    Etxroll__Result *res;
+    struct etx_error err;
+};
+
 struct etx_test_client {
     uv_loop_t *loop;
     struct etx_peer *p;
@@ -201,14 +208,25 @@ struct etx_test_client {
     struct etx_error why;
     char kernel[65];
     char hostname[65];
+    /* The first answer to a frame sent with etx_peer_send() (a failed
+     * StageBegin or StageChunk), and how many came. */
+    struct etx_test_call unsolicited;
+    unsigned n_unsolicited;
 };
 
-/* One request's outcome; 'res' is a copy (etxroll__result__free_unpacked). */
-struct etx_test_call {
-    bool done;
-    Etxroll__Result *res;
-    struct etx_error err;
-};
+static inline Etxroll__Result *
+etx_test_result_copy(const Etxroll__Result *res)
+{
+    size_t len = etxroll__result__get_packed_size(res);
+    uint8_t *buf = malloc(len + 1);
+    Etxroll__Result *copy = NULL;
+
+    assert_non_null(buf);
+    etxroll__result__pack(res, buf);
+    copy = etxroll__result__unpack(NULL, len, buf);
+    free(buf);
+    return copy;
+}
 
 static inline void
 etx_test_client_ready_cb(struct etx_peer *p, const Etxroll__Hello *hello,
@@ -222,6 +240,19 @@ etx_test_client_ready_cb(struct etx_peer *p, const Etxroll__Hello *hello,
         snprintf(c->kernel, sizeof(c->kernel), "%s", hello->facts->kernel);
         snprintf(c->hostname, sizeof(c->hostname), "%s",
                  hello->facts->hostname);
+    }
+}
+
+static inline void
+etx_test_client_unsolicited_cb(struct etx_peer *p, const Etxroll__Result *res,
+                               void *arg)
+{
+    struct etx_test_client *c = arg;
+
+    (void)p;
+    if (c->n_unsolicited++ == 0) {
+        c->unsolicited.done = true;
+        c->unsolicited.res = etx_test_result_copy(res);
     }
 }
 
@@ -245,7 +276,8 @@ etx_test_client_start(struct etx_test_client *c, uv_loop_t *loop, int port,
 {
     struct etx_peer_cbs cbs = {.ready = etx_test_client_ready_cb,
                                .closed = etx_test_client_closed_cb,
-                               .arg = c};
+                               .arg = c,
+                               .unsolicited = etx_test_client_unsolicited_cb};
     struct etx_error err = {0};
     char addr[64];
 
@@ -281,8 +313,6 @@ etx_test_call_cb(struct etx_peer *p, const Etxroll__Result *res,
                  const struct etx_error *err, void *arg)
 {
     struct etx_test_call *k = arg;
-    uint8_t *buf = NULL;
-    size_t len;
 
     (void)p;
     k->done = true;
@@ -290,12 +320,7 @@ etx_test_call_cb(struct etx_peer *p, const Etxroll__Result *res,
         k->err = *err;
         return;
     }
-    len = etxroll__result__get_packed_size(res);
-    buf = malloc(len + 1);
-    assert_non_null(buf);
-    etxroll__result__pack(res, buf);
-    k->res = etxroll__result__unpack(NULL, len, buf);
-    free(buf);
+    k->res = etx_test_result_copy(res);
 }
 
 /* Send env (body set) without waiting; k is filled when it ends. */
@@ -352,16 +377,24 @@ etx_test_probe(struct etx_test_client *c, const char *path)
     return etx_test_call(c, &env);
 }
 
+/* Send a frame the agent answers only on failure (etx_peer_send). */
+static inline void
+etx_test_send_quiet(struct etx_test_client *c, Etxroll__Envelope *env)
+{
+    struct etx_error err = {0};
+
+    assert_int_equal(etx_peer_send(c->p, env, &err), ETX_OK);
+}
+
 /*
  * Push 'len' bytes of 'data' for 'path': StageBegin, chunks of 'chunk'
  * bytes, StageEnd. Returns StageEnd's Result (free it). Begin and chunks
- * are answered only on failure: their calls go to quiet[0..n_quiet), which
- * must outlive the client.
+ * are answered only on failure: the first such answer lands in
+ * c->unsolicited.
  */
 static inline Etxroll__Result *
 etx_test_stage(struct etx_test_client *c, const char *path, const void *data,
-               size_t len, size_t chunk, struct etx_test_call *quiet,
-               size_t n_quiet)
+               size_t len, size_t chunk)
 {
     Etxroll__Envelope env = ETXROLL__ENVELOPE__INIT;
     Etxroll__StageBegin b = ETXROLL__STAGE_BEGIN__INIT;
@@ -370,7 +403,7 @@ etx_test_stage(struct etx_test_client *c, const char *path, const void *data,
     struct etx_digest *d = etx_digest_new();
     char hex[ETX_DIGEST_HEX_LEN + 1];
     Etxroll__Target t;
-    size_t off = 0, n = 0, k = 0;
+    size_t off = 0, n = 0;
 
     etx_digest_update(d, data, len);
     etx_digest_final(d, hex);
@@ -381,16 +414,14 @@ etx_test_stage(struct etx_test_client *c, const char *path, const void *data,
     b.size = len;
     env.body_case = ETXROLL__ENVELOPE__BODY_STAGE_BEGIN;
     env.stage_begin = &b;
-    assert_true(k < n_quiet);
-    etx_test_send(c, &env, &quiet[k++]);
+    etx_test_send_quiet(c, &env);
     for (off = 0; off < len; off += n) {
         n = len - off < chunk ? len - off : chunk;
         ch.data.data = (uint8_t *)data + off;
         ch.data.len = n;
         env.body_case = ETXROLL__ENVELOPE__BODY_STAGE_CHUNK;
         env.stage_chunk = &ch;
-        assert_true(k < n_quiet);
-        etx_test_send(c, &env, &quiet[k++]);
+        etx_test_send_quiet(c, &env);
     }
     env.body_case = ETXROLL__ENVELOPE__BODY_STAGE_END;
     env.stage_end = &e;

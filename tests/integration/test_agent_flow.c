@@ -185,7 +185,6 @@ restart_and_check(struct flow *f, struct etx_test_client *c, const char *want)
 static void
 push_v2(struct flow *f, struct etx_test_client *c, char sha[65])
 {
-    struct etx_test_call quiet[64];
     struct etx_digest *d = etx_digest_new();
     size_t len;
     void *v2 = etx_test_slurp(demo_path(2), &len);
@@ -195,7 +194,7 @@ push_v2(struct flow *f, struct etx_test_client *c, char sha[65])
     etx_digest_update(d, v2, len);
     etx_digest_final(d, sha);
     etx_digest_free(d);
-    r = etx_test_stage(c, f->target, v2, len, len / 40 + 1, quiet, 64);
+    r = etx_test_stage(c, f->target, v2, len, len / 40 + 1);
     free(v2);
     expect_ok(r, "stage");
     expect_ok(simple(c, ETXROLL__ENVELOPE__BODY_VERIFY, f->target, sha),
@@ -251,7 +250,7 @@ test_agent_concurrent_ok(void **state)
 {
     struct flow *f = *state;
     struct etx_test_client c[5];
-    struct etx_test_call k[4], quiet[64];
+    struct etx_test_call k[4];
     Etxroll__Envelope env[4];
     Etxroll__ProbeRequest pr[4];
     Etxroll__Target t[4];
@@ -276,7 +275,7 @@ test_agent_concurrent_ok(void **state)
     }
     memset(big, 'x', sizeof(big));
     snprintf(staged, sizeof(staged), "%s/data.bin", f->a.root);
-    r = etx_test_stage(&c[4], staged, big, sizeof(big), 16384, quiet, 64);
+    r = etx_test_stage(&c[4], staged, big, sizeof(big), 16384);
     expect_ok(r, "stage while probing");
     for (i = 0; i < 4; i++) {
         etx_test_wait(&c[i], &k[i]);
