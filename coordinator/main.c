@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coordinator/apply.h"
 #include "coordinator/inventory.h"
 #include "coordinator/plan.h"
 #include "coordinator/plantable.h"
+#include "coordinator/rollcli.h"
+#include "coordinator/probe.h"
+#include "proto/units.h"
 #include "proto/psk.h"
 
 /* Exit codes, documented in README.md and `etxroll --help`. */
@@ -30,6 +34,18 @@ struct etx_cmd {
 static int cmd_validate(int argc, char **argv);
 static int cmd_plan(int argc, char **argv);
 static int cmd_keygen(int argc, char **argv);
+static int cmd_apply(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_history(int argc, char **argv);
+static int cmd_continue(int argc, char **argv);
+static int cmd_abort(int argc, char **argv);
+static int cmd_lock(int argc, char **argv);
+static int cmd_unlock(int argc, char **argv);
+
+#define STATE_OPTS                                                             \
+    "  --state-dir DIR   the state directory (default: docs/journal.md)\n"    \
+    "  --fleet NAME      only this fleet (default: every fleet there)\n"
+static int cmd_probe(int argc, char **argv);
 
 static const struct etx_cmd cmds[] = {
     {"validate", "validate FILE", "check an inventory and summarise it",
@@ -53,17 +69,89 @@ static const struct etx_cmd cmds[] = {
      "Exit 0 on success, 2 for a bad inventory or artifact, 1 when the\n"
      "plan cannot be written.\n",
      cmd_plan},
-    {"apply", "apply FILE|PLAN.json", "run a rollout", NULL, NULL},
+    {"apply",
+     "apply FILE [--state-dir DIR] [--log-json FILE] [-m MSG]\n"
+     "              [--expect-plan-id ID]",
+     "run a rollout of an inventory",
+     "Plans the inventory FILE (as `plan --offline` does), takes the fleet\n"
+     "lock, and drives every host through stage, verify, swap, restart and\n"
+     "health check, batch by batch, over the agent carrier (TLS with the\n"
+     "fleet key). Transient errors are retried with the inventory's retry\n"
+     "policy; past max_failures the rollout halts and, with on_failure:\n"
+     "rollback, puts back every host it swapped, newest batch first.\n"
+     "Ctrl-C halts the same way. docs/rollout.md has the details.\n"
+     "\n"
+     "  --state-dir DIR       journals and locks (default: see\n"
+     "                        docs/journal.md)\n"
+     "  --log-json FILE       append one JSON event per line to FILE\n"
+     "  -m, --message MSG     recorded in the fleet lock for others to see\n"
+     "  --expect-plan-id ID   refuse (exit 4) unless the plan id is ID\n"
+     "\n"
+     "Exit 0 done; 1 halted or rolled back, or the fleet lock is held (the\n"
+     "message names the holder); 2 usage or inventory error (ssh hosts:\n"
+     "the ssh carrier is not built yet); 3 rollback incomplete; 4 the plan\n"
+     "id differs from --expect-plan-id.\n",
+     cmd_apply},
     {"resume", "resume ID", "finish or roll back an interrupted rollout",
      NULL, NULL},
     {"rollback", "rollback ID", "put back a completed rollout", NULL, NULL},
-    {"status", "status [ID]", "show a rollout's state", NULL, NULL},
-    {"history", "history", "list past rollouts", NULL, NULL},
-    {"continue", "continue ID", "pass a manual gate", NULL, NULL},
-    {"abort", "abort ID", "stop at a manual gate and roll back", NULL, NULL},
-    {"lock", "lock", "show who holds the fleet lock", NULL, NULL},
-    {"unlock", "unlock LOCK_ID", "break a stale fleet lock", NULL, NULL},
-    {"probe", "probe HOST...", "print what agents report", NULL, NULL},
+    {"status", "status [ID] [--state-dir DIR] [--fleet NAME]",
+     "show a rollout's state (the newest by default)",
+     "Folds the rollout's journal: its status (running, halting,\n"
+     "rolling_back, done, halted, rolled_back, rollback_incomplete), the\n"
+     "halt reason, the batch, a waiting gate, and each host's last state,\n"
+     "step and error. A rollout still \"running\" whose coordinator is gone\n"
+     "has crashed.\n\n" STATE_OPTS
+     "\nExit 0, 2 when there is no such rollout, 1 when it cannot be read.\n",
+     cmd_status},
+    {"history", "history [--state-dir DIR] [--fleet NAME]",
+     "list past rollouts",
+     "Lists every rollout of every fleet, oldest first, with its status.\n\n"
+     STATE_OPTS,
+     cmd_history},
+    {"continue", "continue ID [--state-dir DIR] [--fleet NAME]",
+     "pass a manual gate",
+     "Tells the running `etxroll apply` of rollout ID, waiting at a gate\n"
+     "(batches.gate_after), to go on with the next batch. It writes\n"
+     "\"continue\" to <state>/<fleet>/rollouts/ID.control, which apply\n"
+     "polls; the gate's answer is journaled.\n\n" STATE_OPTS,
+     cmd_continue},
+    {"abort", "abort ID [--state-dir DIR] [--fleet NAME]",
+     "stop at a manual gate and roll back",
+     "Tells the running `etxroll apply` of rollout ID, waiting at a gate,\n"
+     "to halt and put back every host it swapped (whatever on_failure\n"
+     "says). apply then exits 1 (or 3 when a host cannot be put back).\n\n"
+     STATE_OPTS,
+     cmd_abort},
+    {"lock", "lock [--state-dir DIR] [--fleet NAME]",
+     "show who holds the fleet lock",
+     "Prints each locked fleet's holder: host, pid, rollout, start time,\n"
+     "message and lock id.\n\n" STATE_OPTS,
+     cmd_lock},
+    {"unlock", "unlock LOCK_ID [--state-dir DIR] [--fleet NAME]",
+     "break a stale fleet lock",
+     "Removes the fleet lock whose id is exactly LOCK_ID (see `etxroll\n"
+     "lock`). Only for a lock whose coordinator is gone: check the\n"
+     "rollout with `etxroll status` first.\n\n" STATE_OPTS
+     "\nExit 0 when broken, 2 when no fleet holds that id.\n",
+     cmd_unlock},
+    {"probe", "probe FILE [HOST...] [--json] [--timeout DUR]",
+     "print what the agents report about their host and the target",
+     "Connects to the agent of every host of the inventory FILE (or of the\n"
+     "HOSTs named), all at once, and prints what each reports: the agent's\n"
+     "version, host name, kernel and boot id, and the inventory's target as\n"
+     "that host sees it: exists, SHA-256, size, mode, owner, file system\n"
+     "(network or not), mount, free bytes and the processes holding it.\n"
+     "Read-only: nothing on a host changes. Hosts reached over ssh are\n"
+     "reported as not reachable yet (the ssh carrier is not built).\n"
+     "\n"
+     "  --json          print one JSON object keyed by host name\n"
+     "  --timeout DUR   give up on hosts that have not answered after DUR\n"
+     "                  (default 15s)\n"
+     "\n"
+     "Exit 0 when every host answered, 1 when one did not, 2 for bad\n"
+     "arguments or a bad inventory.\n",
+     cmd_probe},
     {"keygen", "keygen FILE [--force]", "write a new fleet pre-shared key",
      "Writes 32 random bytes as one line of 64 hex characters to FILE, mode\n"
      "0600, atomically. The agents (key_file in their config) and the\n"
@@ -180,6 +268,60 @@ cmd_keygen(int argc, char **argv)
     return EXIT_DONE;
 }
 
+static int
+parse_probe_args(int argc, char **argv, struct etx_probe_opts *o)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *why = NULL;
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'j')
+            o->json = true;
+        else if (c != 't')
+            return usage_error("probe", "unknown option or missing value");
+        else if (etx_units_duration(optarg, &o->timeout_ms, &why) != ETX_OK ||
+                 o->timeout_ms == 0)
+            return usage_error("probe", "--timeout expects a duration such "
+                                        "as 10s");
+    }
+    if (optind >= argc)
+        return usage_error("probe", "expects an inventory FILE");
+    o->hosts = (const char *const *)argv + optind + 1;
+    o->n_hosts = (size_t)(argc - optind - 1);
+    return EXIT_DONE;
+}
+
+static int
+cmd_probe(int argc, char **argv)
+{
+    struct etx_probe_opts o = {0};
+    struct etx_inventory *inv = NULL;
+    struct etx_error err = {0};
+    size_t failed = 0;
+    int rc;
+
+    rc = parse_probe_args(argc, argv, &o);
+    if (rc != EXIT_DONE)
+        return rc;
+    if (etx_inventory_load(argv[optind], &inv, &err) != ETX_OK)
+        return report(&err);
+    if (etx_probe_run(inv, &o, stdout, &failed, &err) != ETX_OK) {
+        report(&err);
+        rc = err.cls == ETX_CLASS_INPUT ? EXIT_USAGE : EXIT_HALTED;
+    } else {
+        rc = failed > 0 ? EXIT_HALTED : EXIT_DONE;
+    }
+    etx_inventory_free(inv);
+    return rc;
+}
+
 struct plan_args {
     const char *file;
     const char *output;
@@ -271,6 +413,123 @@ cmd_plan(int argc, char **argv)
     return rc;
 }
 
+static int
+cmd_apply(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"log-json", required_argument, NULL, 'l'},
+        {"message", required_argument, NULL, 'm'},
+        {"expect-plan-id", required_argument, NULL, 'e'},
+        {NULL, 0, NULL, 0},
+    };
+    struct etx_apply_opts a = {0};
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+        if (c == 's')
+            a.state_dir = optarg;
+        else if (c == 'l')
+            a.log_json = optarg;
+        else if (c == 'm')
+            a.message = optarg;
+        else if (c == 'e')
+            a.expect_plan_id = optarg;
+        else
+            return usage_error("apply", "unknown option or missing value");
+    }
+    if (optind != argc - 1)
+        return usage_error("apply", "expects exactly one inventory FILE");
+    a.inventory = argv[optind];
+    return etx_apply_run(&a);
+}
+
+/* Options of the journal and lock commands; 'want': positional args. */
+static int
+parse_rollcli(const char *cmd, int argc, char **argv, int want,
+              struct etx_rollcli_opts *o)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"fleet", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 's')
+            o->state_dir = optarg;
+        else if (c == 'f')
+            o->fleet = optarg;
+        else
+            return usage_error(cmd, "unknown option or missing value");
+    }
+    if (argc - optind > (want < 0 ? 1 : want) ||
+        (want > 0 && argc - optind != want))
+        return usage_error(cmd, want == 0 ? "takes no argument"
+                                          : "expects one argument");
+    o->arg = optind < argc ? argv[optind] : NULL;
+    return EXIT_DONE;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+    struct etx_rollcli_opts o = {0};
+    int rc = parse_rollcli("status", argc, argv, -1, &o);
+
+    return rc != EXIT_DONE ? rc : etx_rollcli_status(&o);
+}
+
+static int
+cmd_history(int argc, char **argv)
+{
+    struct etx_rollcli_opts o = {0};
+    int rc = parse_rollcli("history", argc, argv, 0, &o);
+
+    return rc != EXIT_DONE ? rc : etx_rollcli_history(&o);
+}
+
+static int
+cmd_continue(int argc, char **argv)
+{
+    struct etx_rollcli_opts o = {0};
+    int rc = parse_rollcli("continue", argc, argv, 1, &o);
+
+    return rc != EXIT_DONE ? rc : etx_rollcli_gate(&o, "continue");
+}
+
+static int
+cmd_abort(int argc, char **argv)
+{
+    struct etx_rollcli_opts o = {0};
+    int rc = parse_rollcli("abort", argc, argv, 1, &o);
+
+    return rc != EXIT_DONE ? rc : etx_rollcli_gate(&o, "abort");
+}
+
+static int
+cmd_lock(int argc, char **argv)
+{
+    struct etx_rollcli_opts o = {0};
+    int rc = parse_rollcli("lock", argc, argv, 0, &o);
+
+    return rc != EXIT_DONE ? rc : etx_rollcli_lock(&o);
+}
+
+static int
+cmd_unlock(int argc, char **argv)
+{
+    struct etx_rollcli_opts o = {0};
+    int rc = parse_rollcli("unlock", argc, argv, 1, &o);
+
+    return rc != EXIT_DONE ? rc : etx_rollcli_unlock(&o);
+}
+
 static const struct etx_cmd *
 find_cmd(const char *name)
 {
@@ -287,8 +546,8 @@ run_cmd(const struct etx_cmd *c, int argc, char **argv)
 {
     if (c->help == NULL) {
         fprintf(stderr,
-                "etxroll %s: not built yet; this version can validate "
-                "inventories and make offline plans (see README.md)\n",
+                "etxroll %s: not built yet (see README.md, \"Status\", "
+                "and etxroll --help)\n",
                 c->name);
         return EXIT_USAGE;
     }

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* `etxroll apply`: set up one rollout, run it, clean up (apply.h). */
+#include "coordinator/apply.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "coordinator/batch.h"
+#include "coordinator/eventlog.h"
+#include "coordinator/journal.h"
+#include "coordinator/lock.h"
+#include "coordinator/plan.h"
+#include "coordinator/rollout.h"
+#include "coordinator/statedir.h"
+#include "proto/psk.h"
+
+struct apply_ctx {
+    struct etx_inventory *inv;
+    struct etx_batch_plan *bp;
+    struct etx_plan *plan;
+    struct etx_psk *psks;
+    struct etx_lock *lock;
+    struct etx_journal *journal;
+    struct etx_eventlog *log;
+    char state[4096];
+    char id[ETX_JOURNAL_ID_MAX];
+    char control[4600];
+    struct etx_error err;
+};
+
+static int
+say(const struct etx_error *e, int code)
+{
+    char line[1200];
+
+    fprintf(stderr, "etxroll apply: %s\n",
+            etx_error_format(e, line, sizeof(line)));
+    return code;
+}
+
+int
+etx_apply_control_path(const char *state, const char *fleet, const char *id,
+                       char *buf, size_t len, struct etx_error *err)
+{
+    char path[4600];
+    size_t n;
+
+    if (etx_journal_locate(state, fleet, id, path, sizeof(path), err) != ETX_OK)
+        return ETX_ERR;
+    n = strlen(path) - strlen(".jsonl");
+    if ((size_t)snprintf(buf, len, "%.*s.control", (int)n, path) >= len)
+        return etx_error_sys(err, ENAMETOOLONG, ETX_CTX_FILE, "control", path,
+                             "path too long");
+    return ETX_OK;
+}
+
+/* Only the agent carrier is built: refuse SSH hosts before any work. */
+static int
+check_carriers(struct apply_ctx *c)
+{
+    const struct etx_inv_host *h;
+    size_t i;
+
+    for (i = 0; i < c->bp->n_order; i++) {
+        h = &c->inv->hosts[c->bp->order[i]];
+        if (h->transport.kind == ETX_TRANSPORT_SSH)
+            return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "transport",
+                                 h->name,
+                                 "ssh carrier not built yet: use "
+                                 "transport kind agent");
+    }
+    return ETX_OK;
+}
+
+static int
+load_keys(struct apply_ctx *c)
+{
+    const struct etx_inv_host *h;
+    size_t i;
+
+    c->psks = calloc(c->inv->n_hosts ? c->inv->n_hosts : 1, sizeof(*c->psks));
+    if (c->psks == NULL)
+        return etx_error_sys(&c->err, ENOMEM, ETX_CTX_FILE, "key", NULL,
+                             "cannot read the keys");
+    for (i = 0; i < c->bp->n_order; i++) {
+        h = &c->inv->hosts[c->bp->order[i]];
+        if (h->transport.key_file == NULL)
+            return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "key", h->name,
+                                 "no transport.key_file");
+        if (etx_psk_load(h->transport.key_file, &c->psks[c->bp->order[i]],
+                         &c->err) != ETX_OK)
+            return ETX_ERR;
+    }
+    return ETX_OK;
+}
+
+/* Load, plan, check: every refusal here is exit 2 or 4. */
+static int
+prepare(struct apply_ctx *c, const struct etx_apply_opts *a)
+{
+    struct etx_plan_opts po = {.offline = true};
+
+    if (etx_inventory_load(a->inventory, &c->inv, &c->err) != ETX_OK ||
+        etx_batch_plan_new(c->inv, &c->bp, &c->err) != ETX_OK ||
+        check_carriers(c) != ETX_OK ||
+        etx_plan_build(c->inv, &po, &c->plan, &c->err) != ETX_OK)
+        return say(&c->err, ETX_EXIT_USAGE);
+    if (a->expect_plan_id != NULL &&
+        strcmp(a->expect_plan_id, etx_plan_id(c->plan)) != 0) {
+        fprintf(stderr,
+                "etxroll apply: stale plan: expected plan id %s, but the "
+                "inventory and artifact now plan %s; review with `etxroll "
+                "plan %s --offline`\n",
+                a->expect_plan_id, etx_plan_id(c->plan), a->inventory);
+        return ETX_EXIT_STALE;
+    }
+    if (load_keys(c) != ETX_OK ||
+        etx_statedir_resolve(a->state_dir, geteuid(), c->state,
+                             sizeof(c->state), &c->err) != ETX_OK)
+        return say(&c->err, ETX_EXIT_USAGE);
+    return ETX_EXIT_DONE;
+}
+
+/* Lock, journal, log: failures here are runtime failures (exit 1). */
+static int
+open_run(struct apply_ctx *c, const struct etx_apply_opts *a)
+{
+    if (etx_journal_new_id(c->id, sizeof(c->id), &c->err) != ETX_OK)
+        return say(&c->err, ETX_EXIT_HALTED);
+    if (etx_lock_acquire(c->state, c->inv->fleet, c->id, a->message, &c->lock,
+                         &c->err) != ETX_OK)
+        return say(&c->err, ETX_EXIT_HALTED);
+    if (etx_journal_create(c->state, c->inv->fleet, c->id, &c->journal,
+                           &c->err) != ETX_OK ||
+        etx_apply_control_path(c->state, c->inv->fleet, c->id, c->control,
+                               sizeof(c->control), &c->err) != ETX_OK ||
+        etx_eventlog_open(a->log_json, c->id, stdout, &c->log, &c->err) !=
+            ETX_OK)
+        return say(&c->err, ETX_EXIT_HALTED);
+    return ETX_EXIT_DONE;
+}
+
+static const char *
+artifact_sha(const struct etx_plan *p, uint64_t *size)
+{
+    const json_t *art = json_object_get(etx_plan_json(p), "artifact");
+    const json_t *sz = json_object_get(art, "size");
+
+    *size = json_is_integer(sz) ? (uint64_t)json_integer_value(sz) : 0;
+    return json_string_value(json_object_get(art, "sha256"));
+}
+
+static int
+run(struct apply_ctx *c)
+{
+    static const int codes[] = {ETX_EXIT_DONE, ETX_EXIT_HALTED, ETX_EXIT_HALTED,
+                                ETX_EXIT_INCOMPLETE};
+    struct etx_rollout_opts o = {0};
+    enum etx_rollout_result res = ETX_ROLLOUT_HALTED;
+    uv_loop_t loop;
+    int rc;
+
+    printf("rollout %s of fleet %s: %zu host(s) in %zu batch(es), plan %s\n"
+           "journal: %s\n",
+           c->id, c->inv->fleet, c->bp->n_order, c->bp->n_batches,
+           etx_plan_id(c->plan), etx_journal_path(c->journal));
+    o.sha256 = artifact_sha(c->plan, &o.size);
+    if (o.sha256 == NULL || uv_loop_init(&loop) != 0) {
+        etx_error_set(&c->err, ETX_CLASS_INTERNAL, 0, "apply", NULL,
+                      "cannot start the event loop or read the digest");
+        return say(&c->err, ETX_EXIT_HALTED);
+    }
+    o.loop = &loop;
+    o.inv = c->inv;
+    o.bp = c->bp;
+    o.journal = c->journal;
+    o.log = c->log;
+    o.plan_id = etx_plan_id(c->plan);
+    o.psks = c->psks;
+    o.control_path = c->control;
+    rc = etx_rollout_run(&o, stdout, &res, &c->err);
+    uv_loop_close(&loop);
+    if (rc != ETX_OK)
+        return say(&c->err, ETX_EXIT_HALTED);
+    return codes[res];
+}
+
+static void
+cleanup(struct apply_ctx *c)
+{
+    size_t i;
+
+    if (c->lock != NULL && etx_lock_release(c->lock, &c->err) != ETX_OK)
+        say(&c->err, ETX_EXIT_HALTED);
+    etx_eventlog_close(c->log);
+    etx_journal_close(c->journal);
+    for (i = 0; c->psks != NULL && i < c->inv->n_hosts; i++)
+        etx_psk_clear(&c->psks[i]);
+    free(c->psks);
+    etx_plan_free(c->plan);
+    etx_batch_plan_free(c->bp);
+    etx_inventory_free(c->inv);
+}
+
+int
+etx_apply_run(const struct etx_apply_opts *a)
+{
+    struct apply_ctx *c = calloc(1, sizeof(*c));
+    int code;
+
+    if (c == NULL) {
+        fprintf(stderr, "etxroll apply: out of memory\n");
+        return ETX_EXIT_HALTED;
+    }
+    code = prepare(c, a);
+    if (code == ETX_EXIT_DONE)
+        code = open_run(c, a);
+    if (code == ETX_EXIT_DONE)
+        code = run(c);
+    cleanup(c);
+    free(c);
+    return code;
+}

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One host's state machine (coordinator/hostrun.h): the steps in order,
+ * the journal's intent and outcome records around each step that changes
+ * the host, retries of transient errors on a uv timer, the connection.
+ */
+#include "coordinator/hostrun_internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/eventlog.h"
+#include "coordinator/journal.h"
+
+static void run_step(struct etx_hostrun *h);
+static void timer_cb(uv_timer_t *t);
+
+/* The only assignment of h->state (STYLE R7). */
+static void
+hostrun_set_state(struct etx_hostrun *h, enum etx_host_state to)
+{
+    assert(etx_hoststate_can(h->state, to));
+    h->state = to;
+    if (to == ETX_HOST_SWAPPED)
+        h->reached_swapped = true;
+}
+
+/*
+ * Move towards 'to': forward states walk the happy path one legal move at
+ * a time (a host without a restart step still passes restarting); a state
+ * the table does not allow from here (re-staging a verified host after a
+ * lost connection) leaves the host where it is.
+ */
+static void
+advance(struct etx_hostrun *h, enum etx_host_state to)
+{
+    if (to <= ETX_HOST_HEALTHY && h->state <= ETX_HOST_HEALTHY) {
+        while (h->state < to && etx_hoststate_can(h->state, h->state + 1))
+            hostrun_set_state(h, h->state + 1);
+        return;
+    }
+    if (h->state != to && etx_hoststate_can(h->state, to))
+        hostrun_set_state(h, to);
+}
+
+static bool
+is_rollback_step(enum hostrun_step s)
+{
+    return s >= HR_STEP_ROLLBACK && s <= HR_STEP_RB_CHECK;
+}
+
+/* The state a host is in while it does 'step'. */
+static enum etx_host_state
+doing_state(const struct etx_hostrun *h)
+{
+    switch (h->step) {
+    case HR_STEP_STAGE:
+        return ETX_HOST_STAGING;
+    case HR_STEP_RESTART:
+        return ETX_HOST_RESTARTING;
+    case HR_STEP_CHECK:
+        return ETX_HOST_CHECKING;
+    case HR_STEP_ROLLBACK:
+    case HR_STEP_RB_RESTART:
+    case HR_STEP_RB_CHECK:
+        return ETX_HOST_ROLLING_BACK;
+    default:
+        return h->state;
+    }
+}
+
+/* The state a host is in once 'step' succeeded. */
+static enum etx_host_state
+done_state(const struct etx_hostrun *h)
+{
+    switch (h->step) {
+    case HR_STEP_STAGE:
+        return ETX_HOST_STAGED;
+    case HR_STEP_VERIFY:
+        return ETX_HOST_VERIFIED;
+    case HR_STEP_SWAP:
+        return ETX_HOST_SWAPPED;
+    case HR_STEP_CHECK:
+        return ETX_HOST_HEALTHY;
+    case HR_STEP_RB_CHECK:
+        return ETX_HOST_ROLLED_BACK;
+    default:
+        return doing_state(h);
+    }
+}
+
+static enum hostrun_step
+next_step(const struct etx_hostrun *h)
+{
+    const struct etx_inventory *inv = h->env->inv;
+    enum hostrun_step s = h->step + 1;
+
+    if ((s == HR_STEP_RESTART || s == HR_STEP_RB_RESTART) &&
+        inv->restart.kind == ETX_RESTART_NONE)
+        s++;
+    if ((s == HR_STEP_CHECK || s == HR_STEP_RB_CHECK) && !inv->health.enabled)
+        s++;
+    if (s == HR_STEP_ROLLBACK)
+        s = HR_STEP_END; /* forward ends at check */
+    return s;
+}
+
+/*
+ * Journal one record of 'kind' ("intent" or "outcome") for the current
+ * step, and the same as an event. 'e' (may be NULL) is the step's error,
+ * 'holders' (stolen, may be NULL) the processes it names.
+ */
+static int
+note(struct etx_hostrun *h, const char *kind, const struct etx_error *e,
+     json_t *holders, struct etx_error *err)
+{
+    const char *step = etx_hostrun__step_name(h->step);
+    const char *state = etx_hoststate_name(h->state);
+    json_t *rec =
+        json_pack("{ss ss ss ss si si}", "kind", kind, "host", h->host->name,
+                  "step", step, "state", state, "batch", (int)h->batch,
+                  "attempt", (int)h->failed_tries + 1);
+    json_t *ej = NULL;
+    int rc;
+
+    if (rec != NULL && e != NULL) {
+        ej = etx_journal_error_json(e, h->failed_tries + 1, h->waited_ms,
+                                    holders);
+        holders = NULL;
+        json_object_set(rec, "error", ej);
+    }
+    json_decref(holders);
+    if (rec == NULL)
+        return etx_error_sys(err, ENOMEM, ETX_CTX_FILE, "journal", NULL,
+                             "cannot build a journal record");
+    rc = etx_journal_append(h->env->journal, rec, true, err);
+    json_object_del(rec, "kind");
+    if (strcmp(kind, "intent") == 0)
+        etx_eventlog_record(h->env->log, h->host->name, kind, rec, step);
+    else
+        etx_eventlog_emit(h->env->log, h->host->name, kind, rec,
+                          "%s: %s%s%.400s", step, state, e != NULL ? ": " : "",
+                          e != NULL ? e->msg : "");
+    json_decref(ej);
+    return rc;
+}
+
+static void
+finish(struct etx_hostrun *h)
+{
+    etx_hostrun__push_end(h);
+    h->wait = HR_WAIT_NONE;
+    h->running = false;
+    h->halting = false;
+    h->done(h, h->done_arg);
+}
+
+static void
+remember_error(struct etx_hostrun *h, const struct etx_error *e)
+{
+    etx_error_format(e, h->last_error, sizeof(h->last_error));
+}
+
+/* The step failed for good: the host fails (or its rollback does). */
+static void
+fail_host(struct etx_hostrun *h, const struct etx_error *e, json_t *holders)
+{
+    struct etx_error jerr = {0};
+
+    remember_error(h, e);
+    if (is_rollback_step(h->step)) {
+        advance(h, ETX_HOST_ROLLING_BACK);
+        advance(h, ETX_HOST_ROLLBACK_FAILED);
+    } else {
+        advance(h, ETX_HOST_FAILED);
+    }
+    if (note(h, "outcome", e, holders, &jerr) != ETX_OK)
+        etx_eventlog_emit(h->env->log, h->host->name, "journal", NULL,
+                          "cannot journal: %s", jerr.msg);
+    finish(h);
+}
+
+/*
+ * Worth another try: a transient error, or one the agent already retried
+ * with its own short budget and reported as a conflict (ETXTBSY on a
+ * restart): the inventory's retry policy is the rollout's budget.
+ */
+static bool
+retryable(const struct etx_error *e)
+{
+    return etx_error_is_retryable(e) ||
+           (e->cls == ETX_CLASS_CONFLICT && e->sys_errno != 0 &&
+            etx_error_classify(e->sys_errno, ETX_CTX_EXEC) ==
+                ETX_CLASS_TRANSIENT);
+}
+
+/* A failed try: wait and try again, or fail the host. */
+static void
+step_failed(struct etx_hostrun *h, const struct etx_error *e, json_t *holders)
+{
+    const struct etx_backoff_policy *pol = &h->env->inv->retry;
+    unsigned failed = h->failed_tries + 1; /* tries of this step so far */
+    struct etx_error last = *e, jerr = {0};
+    uint64_t delay;
+
+    h->tries++;
+    if (!retryable(e)) {
+        fail_host(h, e, holders);
+        return;
+    }
+    if (h->halting || !etx_backoff_may_retry(pol, failed)) {
+        if (h->halting) { /* halted in flight: stop where it is */
+            remember_error(h, e);
+            note(h, "outcome", e, holders, &jerr);
+            finish(h);
+            return;
+        }
+        last.cls = ETX_CLASS_CONFLICT;
+        snprintf(last.msg, sizeof(last.msg),
+                 "%.380s (still failing after %u attempts: something keeps "
+                 "colliding with the update)",
+                 e->msg, failed);
+        fail_host(h, &last, holders);
+        return;
+    }
+    delay = etx_backoff_delay_ms(pol, failed, h->env->rnd, h->env->rnd_arg);
+    remember_error(h, e);
+    note(h, "outcome", e, holders, &jerr);
+    h->failed_tries = failed;
+    etx_eventlog_emit(
+        h->env->log, h->host->name, "retry",
+        json_pack("{ss si sI sI}", "step", etx_hostrun__step_name(h->step),
+                  "attempt", (int)failed + 1, "delay_ms", (json_int_t)delay,
+                  "waited_ms", (json_int_t)(h->waited_ms + delay)),
+        "retrying %s in %" PRIu64 " ms (attempt %u of %u)",
+        etx_hostrun__step_name(h->step), delay, failed + 1, pol->attempts);
+    h->waited_ms += delay;
+    if (h->step == HR_STEP_VERIFY || h->step == HR_STEP_SWAP)
+        h->step = HR_STEP_STAGE; /* a new session has nothing staged */
+    h->wait = HR_WAIT_BACKOFF;
+    uv_timer_start(&h->timer, timer_cb, delay, 0);
+}
+
+static void
+step_ok(struct etx_hostrun *h, const Etxroll__Result *res)
+{
+    struct etx_error jerr = {0};
+
+    h->tries++;
+    if (h->step != HR_STEP_PROBE) {
+        advance(h, done_state(h));
+        if (note(h, "outcome", NULL, NULL, &jerr) != ETX_OK) {
+            fail_host(h, &jerr, NULL);
+            return;
+        }
+    } else if (res->before != NULL) {
+        etx_eventlog_emit(
+            h->env->log, h->host->name, "probe", NULL, "target now: %s",
+            res->before->exists ? res->before->sha256 : "missing");
+    }
+    h->failed_tries = 0;
+    h->waited_ms = 0;
+    h->step = next_step(h);
+    h->wait = HR_WAIT_NONE;
+    run_step(h);
+}
+
+void
+etx_hostrun__result(struct etx_hostrun *h, const Etxroll__Result *res,
+                    const struct etx_error *lost)
+{
+    struct etx_error e = {0};
+    json_t *holders = NULL;
+
+    if (h->closing || h->wait != HR_WAIT_RESULT)
+        return;
+    h->wait = HR_WAIT_NONE;
+    if (res == NULL) {
+        step_failed(h, lost, NULL);
+        return;
+    }
+    if (res->ok) {
+        step_ok(h, res);
+        return;
+    }
+    etx_hostrun__error_from_pb(res->error, h->host->name, &e, &holders);
+    step_failed(h, &e, holders);
+}
+
+static void ready_cb(struct etx_peer *p, const Etxroll__Hello *hello,
+                     void *arg);
+static void closed_cb(struct etx_peer *p, const struct etx_error *why,
+                      void *arg);
+static void drain_cb(struct etx_peer *p, void *arg);
+
+static void
+connect_peer(struct etx_hostrun *h)
+{
+    struct etx_peer_cbs cbs = {
+        .ready = ready_cb, .closed = closed_cb, .drain = drain_cb, .arg = h};
+    struct etx_error err = {0};
+
+    h->wait = HR_WAIT_CONNECT;
+    if (h->peer != NULL)
+        return; /* already on its way */
+    h->peer = etx_peer_connect(h->env->loop, h->host->name, h->addr, h->psk,
+                               &cbs, &err);
+    if (h->peer == NULL) {
+        h->wait = HR_WAIT_NONE;
+        step_failed(h, &err, NULL);
+    }
+}
+
+static void
+run_step(struct etx_hostrun *h)
+{
+    struct etx_error err = {0};
+
+    if (h->step == HR_STEP_END || h->halting) {
+        finish(h);
+        return;
+    }
+    if (!h->peer_ready) {
+        connect_peer(h);
+        return;
+    }
+    if (h->step != HR_STEP_PROBE) {
+        advance(h, doing_state(h));
+        if (note(h, "intent", NULL, NULL, &err) != ETX_OK) {
+            fail_host(h, &err, NULL);
+            return;
+        }
+    }
+    if (etx_hostrun__send(h, &err) != ETX_OK)
+        step_failed(h, &err, NULL);
+}
+
+static void
+ready_cb(struct etx_peer *p, const Etxroll__Hello *hello, void *arg)
+{
+    struct etx_hostrun *h = arg;
+
+    (void)p;
+    (void)hello;
+    h->peer_ready = true;
+    if (h->wait == HR_WAIT_CONNECT) {
+        h->wait = HR_WAIT_NONE;
+        run_step(h);
+    }
+}
+
+static void
+maybe_free(struct etx_hostrun *h)
+{
+    if (h->closing && h->timer_closed && h->peer == NULL) {
+        etx_hostrun__push_end(h);
+        free(h);
+    }
+}
+
+static void
+closed_cb(struct etx_peer *p, const struct etx_error *why, void *arg)
+{
+    struct etx_hostrun *h = arg;
+    struct etx_error lost = {0};
+
+    (void)p;
+    h->peer = NULL;
+    h->peer_ready = false;
+    if (h->closing) {
+        maybe_free(h);
+        return;
+    }
+    if (h->wait != HR_WAIT_CONNECT && h->wait != HR_WAIT_DRAIN)
+        return; /* idle, or a waiting request already heard of it */
+    h->wait = HR_WAIT_NONE;
+    if (why == NULL) {
+        etx_error_set(&lost, ETX_CLASS_TRANSIENT, ECONNRESET, "connect",
+                      h->host->name, "the connection was closed");
+        why = &lost;
+    }
+    step_failed(h, why, NULL);
+}
+
+static void
+drain_cb(struct etx_peer *p, void *arg)
+{
+    struct etx_hostrun *h = arg;
+    struct etx_error err = {0};
+
+    (void)p;
+    if (h->closing || h->wait != HR_WAIT_DRAIN)
+        return;
+    h->wait = HR_WAIT_NONE;
+    if (etx_hostrun__push(h, &err) != ETX_OK)
+        step_failed(h, &err, NULL);
+}
+
+static void
+timer_cb(uv_timer_t *t)
+{
+    struct etx_hostrun *h = t->data;
+
+    if (h->wait != HR_WAIT_BACKOFF)
+        return;
+    h->wait = HR_WAIT_NONE;
+    run_step(h);
+}
+
+static void
+timer_closed_cb(uv_handle_t *t)
+{
+    struct etx_hostrun *h = t->data;
+
+    h->timer_closed = true;
+    maybe_free(h);
+}
+
+struct etx_hostrun *
+etx_hostrun_new(const struct etx_hostrun_env *env, size_t host, unsigned batch,
+                const struct etx_psk *psk, etx_hostrun_done_cb cb, void *arg)
+{
+    struct etx_hostrun *h = calloc(1, sizeof(*h));
+    const struct etx_inv_host *ho = &env->inv->hosts[host];
+
+    if (h == NULL)
+        return NULL;
+    h->env = env;
+    h->host = ho;
+    h->psk = psk;
+    h->batch = batch;
+    h->done = cb;
+    h->done_arg = arg;
+    h->art_fd = -1;
+    h->state = ETX_HOST_PENDING;
+    snprintf(h->addr, sizeof(h->addr),
+             strchr(ho->address, ':') != NULL ? "[%s]:%u" : "%s:%u",
+             ho->address, (unsigned)ho->transport.port);
+    uv_timer_init(env->loop, &h->timer);
+    h->timer.data = h;
+    return h;
+}
+
+static void
+begin(struct etx_hostrun *h, enum hostrun_step first)
+{
+    h->running = true;
+    h->halting = false;
+    h->step = first;
+    h->failed_tries = 0;
+    h->waited_ms = 0;
+    run_step(h);
+}
+
+void
+etx_hostrun_start(struct etx_hostrun *h)
+{
+    begin(h, HR_STEP_PROBE);
+}
+
+void
+etx_hostrun_rollback(struct etx_hostrun *h)
+{
+    begin(h, HR_STEP_ROLLBACK);
+}
+
+void
+etx_hostrun_halt(struct etx_hostrun *h)
+{
+    if (!h->running || is_rollback_step(h->step))
+        return;
+    h->halting = true;
+    if (h->wait == HR_WAIT_BACKOFF) {
+        uv_timer_stop(&h->timer);
+        finish(h);
+    }
+}
+
+void
+etx_hostrun_close(struct etx_hostrun *h)
+{
+    if (h == NULL)
+        return;
+    h->closing = true;
+    uv_timer_stop(&h->timer);
+    uv_close((uv_handle_t *)&h->timer, timer_closed_cb);
+    if (h->peer != NULL)
+        etx_peer_close(h->peer);
+}
+
+enum etx_host_state
+etx_hostrun_state(const struct etx_hostrun *h)
+{
+    return h->state;
+}
+
+bool
+etx_hostrun_reached_swapped(const struct etx_hostrun *h)
+{
+    return h->reached_swapped;
+}
+
+bool
+etx_hostrun_is_running(const struct etx_hostrun *h)
+{
+    return h->running;
+}
+
+bool
+etx_hostrun_is_retrying(const struct etx_hostrun *h)
+{
+    return h->wait == HR_WAIT_BACKOFF;
+}
+
+unsigned
+etx_hostrun_batch(const struct etx_hostrun *h)
+{
+    return h->batch;
+}
+
+unsigned
+etx_hostrun_attempts(const struct etx_hostrun *h)
+{
+    return h->tries;
+}
+
+const char *
+etx_hostrun_name(const struct etx_hostrun *h)
+{
+    return h->host->name;
+}
+
+const char *
+etx_hostrun_last_error(const struct etx_hostrun *h)
+{
+    return h->last_error;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One host of a rollout: the per-host state machine of DESIGN.md driving
+ * one agent connection (coordinator/peer.h). Forward it goes probe, stage
+ * (push the artifact in ETX_FRAME_CHUNK chunks, or have the agent pull a
+ * URL), verify, swap, restart, check; back it goes rollback, restart,
+ * check. Every step that changes the host is announced by an intent record
+ * in the journal (fsynced) and closed by an outcome record. Transient
+ * errors, a lost connection included, are retried with the inventory's
+ * backoff on a uv timer, as an attempt counter within the step; any other
+ * class, or the last attempt, ends the host. The state is an explicit
+ * enum (coordinator/hoststate.h) set in one function.
+ */
+#ifndef ETX_COORDINATOR_HOSTRUN_H
+#define ETX_COORDINATOR_HOSTRUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "coordinator/hoststate.h"
+#include "coordinator/inventory.h"
+#include "proto/backoff.h"
+
+struct etx_hostrun; /* opaque */
+struct etx_journal;
+struct etx_eventlog;
+struct etx_psk;
+
+/* Shared by every host of a rollout; borrowed, outlives them all. */
+struct etx_hostrun_env {
+    uv_loop_t *loop;
+    const struct etx_inventory *inv;
+    struct etx_journal *journal;
+    struct etx_eventlog *log;
+    const char *sha256; /* the artifact's SHA-256, 64 hex digits */
+    uint64_t size;      /* the artifact file's size (path artifacts) */
+    etx_backoff_rand_fn rnd;
+    void *rnd_arg;
+};
+
+/* The host came to rest: healthy, failed, halted between steps, or at the
+ * end of a rollback (rolled_back, rollback_failed). */
+typedef void (*etx_hostrun_done_cb)(struct etx_hostrun *h, void *arg);
+
+/*
+ * A host of the rollout: inv->hosts[host] in batch 'batch' (from 1), with
+ * the fleet key 'psk' (borrowed, lives as long as h). NULL when out of
+ * memory. Close with etx_hostrun_close().
+ */
+struct etx_hostrun *etx_hostrun_new(const struct etx_hostrun_env *env,
+                                    size_t host, unsigned batch,
+                                    const struct etx_psk *psk,
+                                    etx_hostrun_done_cb cb, void *arg);
+
+/* Drive the host forward from pending; 'cb' when it rests. */
+void etx_hostrun_start(struct etx_hostrun *h);
+
+/* Put a host that reached swapped back; 'cb' when it rests. */
+void etx_hostrun_rollback(struct etx_hostrun *h);
+
+/*
+ * Stop at the end of the current step (a backoff wait ends at once); 'cb'
+ * follows when the host rests. No-op when it is not running.
+ */
+void etx_hostrun_halt(struct etx_hostrun *h);
+
+/* Close the connection and free h from the loop (async); NULL: no-op. */
+void etx_hostrun_close(struct etx_hostrun *h);
+
+enum etx_host_state etx_hostrun_state(const struct etx_hostrun *h);
+bool etx_hostrun_reached_swapped(const struct etx_hostrun *h);
+bool etx_hostrun_is_running(const struct etx_hostrun *h);
+bool etx_hostrun_is_retrying(const struct etx_hostrun *h);
+unsigned etx_hostrun_batch(const struct etx_hostrun *h);
+unsigned etx_hostrun_attempts(const struct etx_hostrun *h); /* all tries */
+const char *etx_hostrun_name(const struct etx_hostrun *h);  /* borrowed */
+/* The last error as one line, "" when none; borrowed. */
+const char *etx_hostrun_last_error(const struct etx_hostrun *h);
+
+#endif /* ETX_COORDINATOR_HOSTRUN_H */
