@@ -1,0 +1,6 @@
+# etxroll apply against a fleet of real agents on 127.0.0.1
+# (tests/integration/test_rollout.sh, scripts/demo-fleet.sh).
+add_test(NAME test_rollout
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_rollout.sh
+        ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_rollout PROPERTIES TIMEOUT 240)
