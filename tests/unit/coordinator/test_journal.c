@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -27,6 +26,8 @@
 
 #include "coordinator/journal.h"
 #include "coordinator/statedir.h"
+
+#include "tests/unit/testutil.h"
 
 #define ID "20261126T143501Z-0badcafe"
 
@@ -55,23 +56,13 @@ struct fixture {
 };
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/etx-journal-XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (etx_test_tmpdir(f->root, sizeof(f->root), "journal") != 0)
         return -1;
     snprintf(f->path, sizeof(f->path), "%s/web/rollouts/%s.jsonl", f->root, ID);
     syncs = 0;
@@ -85,7 +76,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
-    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    etx_test_rmtree(f->root);
     free(f);
     return 0;
 }

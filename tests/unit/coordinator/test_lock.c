@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +24,8 @@
 
 #include "coordinator/lock.h"
 
+#include "tests/unit/testutil.h"
+
 #define RACERS 8
 
 struct fixture {
@@ -33,23 +34,13 @@ struct fixture {
 };
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/etx-lock-XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (etx_test_tmpdir(f->root, sizeof(f->root), "lock") != 0)
         return -1;
     snprintf(f->lockfile, sizeof(f->lockfile), "%s/web/lock.json", f->root);
     *state = f;
@@ -61,7 +52,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
-    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    etx_test_rmtree(f->root);
     free(f);
     return 0;
 }

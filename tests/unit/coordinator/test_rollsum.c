@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +22,8 @@
 #include "coordinator/journal.h"
 #include "coordinator/rollsum.h"
 
+#include "tests/unit/testutil.h"
+
 #define ID "20261126T143501Z-0badcafe"
 
 struct fixture {
@@ -31,23 +32,13 @@ struct fixture {
 };
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/etx-rollsum-XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (etx_test_tmpdir(f->root, sizeof(f->root), "rollsum") != 0)
         return -1;
     snprintf(f->path, sizeof(f->path), "%s/web/rollouts/%s.jsonl", f->root, ID);
     *state = f;
@@ -59,7 +50,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
-    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    etx_test_rmtree(f->root);
     free(f);
     return 0;
 }

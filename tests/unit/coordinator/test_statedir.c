@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,18 +21,11 @@
 
 #include "coordinator/statedir.h"
 
+#include "tests/unit/testutil.h"
+
 struct fixture {
     char root[64];
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int
 setup(void **state)
@@ -42,8 +34,7 @@ setup(void **state)
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/etx-statedir-XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (etx_test_tmpdir(f->root, sizeof(f->root), "statedir") != 0)
         return -1;
     unsetenv("ETXROLL_STATE_DIR");
     unsetenv("XDG_STATE_HOME");
@@ -57,7 +48,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
-    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    etx_test_rmtree(f->root);
     free(f);
     return 0;
 }
