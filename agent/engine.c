@@ -4,7 +4,9 @@
  * and owner names, then hand each step to the strategy's module (stage.h
  * and swap.h, generations.h, release.h, prune.h, cleanup.h, facts.h). It
  * adds no policy of its own beyond the order of the steps and the size
- * announced at begin.
+ * announced at begin. The release-dir tarball (staged in the state
+ * directory) is handled in engine_release.c; engine_internal.h holds what
+ * the two files share.
  */
 #define _GNU_SOURCE
 #include "agent/engine.h"
@@ -20,49 +22,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/engine_internal.h"
 #include "agent/generations.h"
 #include "agent/place.h"
 #include "agent/release.h"
 #include "agent/roots.h"
 #include "agent/stage.h"
-#include "agent/tempname.h"
 #include "proto/digest.h"
 
 #define DEFAULT_KEEP  3
 #define NSS_BUF_FIRST 4096
 #define NSS_BUF_MAX   (1u << 20)
-#define TEMP_TRIES    16
-
-struct etx_engine {
-    struct etx_roots *roots;
-    int state_fd; /* the state directory, or -1 when none is configured */
-    char state_dir[PATH_MAX];
-    bool unknown_ok;
-};
-
-/* Where a stage is; every failure moves it to STEP_DEAD. */
-enum stage_step {
-    STEP_WRITING = 0, /* chunks accepted */
-    STEP_ENDED,       /* all bytes in, digest checked, fsynced */
-    STEP_VERIFIED,    /* read back and checked */
-    STEP_SWAPPED,     /* published: nothing left to discard */
-    STEP_DEAD,        /* failed: discarded, only free may follow */
-};
-
-struct etx_engine_stage {
-    enum etx_engine_strategy strategy;
-    enum stage_step step;
-    struct etx_roots_place pl; /* rename/generations: parent and name */
-    struct etx_stage *st;      /* rename/generations */
-    int app_fd;                /* release-dir: the app directory */
-    int tar_fd;                /* release-dir: the unnamed staged tarball */
-    struct etx_digest *dig;    /* release-dir: running digest */
-    char sha256[ETX_DIGEST_HEX_LEN + 1];
-    char version[NAME_MAX + 1];
-    uint64_t size;
-    uint64_t written;
-    char path[PATH_MAX];
-};
 
 /* Open (creating it 0700 when missing) the state directory. */
 static int
@@ -200,9 +170,10 @@ lookup_id(const char *name, bool is_group, unsigned *id, unsigned *gid,
  * live version when there is one, else the user's login group or the
  * agent's own user.
  */
-static int
-owner_opts(const struct etx_engine_target *t, const struct stat *live,
-           struct etx_stage_opts *o, struct etx_error *err)
+int
+etx_engine__owner_opts(const struct etx_engine_target *t,
+                       const struct stat *live, struct etx_stage_opts *o,
+                       struct etx_error *err)
 {
     bool has_user = t->owner != NULL && t->owner[0] != '\0';
     bool has_group = t->group != NULL && t->group[0] != '\0';
@@ -258,7 +229,7 @@ begin_file(struct etx_engine_stage *s, const struct etx_engine_target *t,
 
     if (etx_place_check(s->pl.dirfd, s->pl.name, use, err) != ETX_OK ||
         live_stat(s, &st, &live, err) != ETX_OK ||
-        owner_opts(t, live ? &st : NULL, &o, err) != ETX_OK)
+        etx_engine__owner_opts(t, live ? &st : NULL, &o, err) != ETX_OK)
         return ETX_ERR;
     o.sha256 = s->sha256;
     o.mode_set = t->mode_set;
@@ -269,63 +240,6 @@ begin_file(struct etx_engine_stage *s, const struct etx_engine_target *t,
     if (live)
         o.meta_from = s->pl.name;
     return etx_stage_begin(s->pl.dirfd, s->pl.name, &o, &s->st, err);
-}
-
-/* An unnamed file in the state directory, or a named one unlinked at once. */
-static int
-open_unnamed(const struct etx_engine *e, struct etx_error *err)
-{
-    char name[NAME_MAX + 1];
-    int fd, i;
-
-    fd = openat(e->state_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-        goto out;
-    for (i = 0; i < TEMP_TRIES; i++) {
-        if (etx_tempname_make("release", name, err) != ETX_OK)
-            return -1;
-        fd = openat(e->state_fd, name,
-                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd >= 0 || errno != EEXIST)
-            break;
-    }
-    if (fd >= 0 && unlinkat(e->state_fd, name, 0) != 0) {
-        etx_error_sys(err, errno, ETX_CTX_FILE, "unlink", e->state_dir,
-                      "cannot unlink the staged tarball's name");
-        close(fd);
-        return -1;
-    }
-out:
-    if (fd < 0)
-        etx_error_sys(err, errno, ETX_CTX_FILE, "open", e->state_dir,
-                      "cannot create a file for the release tarball");
-    return fd;
-}
-
-/* Begin a release-dir stage: owner names checked, tarball file made. */
-static int
-begin_release(const struct etx_engine *e, struct etx_engine_stage *s,
-              const struct etx_engine_target *t, struct etx_error *err)
-{
-    struct etx_stage_opts o = {0};
-
-    if (e->state_fd < 0)
-        return etx_error_set(err, ETX_CLASS_INPUT, 0, "stage", t->path,
-                             "release-dir needs the agent's state directory");
-    if (s->version[0] == '.' || strchr(s->version, '/') != NULL)
-        return etx_error_set(err, ETX_CLASS_INPUT, EINVAL, "stage", s->version,
-                             "not a valid release id");
-    if (etx_roots_open_dir(e->roots, t->path, &s->app_fd, err) != ETX_OK ||
-        etx_place_check(s->app_fd, ETX_RELEASE_CURRENT, ETX_PLACE_SYMLINK_FLIP,
-                        err) != ETX_OK ||
-        owner_opts(t, NULL, &o, err) != ETX_OK)
-        return ETX_ERR;
-    s->dig = etx_digest_new();
-    if (s->dig == NULL)
-        return etx_error_sys(err, ENOMEM, ETX_CTX_FILE, "stage", t->path,
-                             "allocate");
-    s->tar_fd = open_unnamed(e, err);
-    return s->tar_fd < 0 ? ETX_ERR : ETX_OK;
 }
 
 /* A new stage with the request's fields copied and checked. */
@@ -373,7 +287,7 @@ etx_engine_stage_begin(struct etx_engine *e, const struct etx_engine_target *t,
     if (stage_new(t, sha256, size, &s, err) != ETX_OK)
         return ETX_ERR;
     if (s->strategy == ETX_ENGINE_RELEASE_DIR)
-        rc = begin_release(e, s, t, err);
+        rc = etx_engine__release_begin(e, s, t, err);
     else if (open_parent(e, t, &s->pl, err) == ETX_OK)
         rc = begin_file(s, t, err);
     if (rc != ETX_OK) {
@@ -388,13 +302,13 @@ etx_engine_stage_begin(struct etx_engine *e, const struct etx_engine_target *t,
 static void
 discard(struct etx_engine_stage *s)
 {
-    if (s->st != NULL && s->step != STEP_SWAPPED)
+    if (s->st != NULL && s->step != ETX_ENGINE__STEP_SWAPPED)
         etx_stage_discard(s->st, NULL);
     if (s->tar_fd >= 0)
         close(s->tar_fd); /* unnamed: closing it is removing it */
     s->tar_fd = -1;
-    if (s->step != STEP_SWAPPED)
-        s->step = STEP_DEAD;
+    if (s->step != ETX_ENGINE__STEP_SWAPPED)
+        s->step = ETX_ENGINE__STEP_DEAD;
 }
 
 /* A failure already in 'err': discard the stage. Returns ETX_ERR. */
@@ -410,38 +324,18 @@ static int
 out_of_order(struct etx_engine_stage *s, const char *op, const char *what,
              struct etx_error *err)
 {
-    if (s->step == STEP_DEAD)
+    if (s->step == ETX_ENGINE__STEP_DEAD)
         return etx_error_set(err, ETX_CLASS_INTERNAL, 0, op, s->path,
                              "the stage failed earlier and was discarded");
     etx_error_set(err, ETX_CLASS_INTERNAL, 0, op, s->path, "%s", what);
     return fail(s);
 }
 
-/* write(2) all of buf to the tarball, EINTR restarted. */
-static int
-write_tar(struct etx_engine_stage *s, const unsigned char *p, size_t len,
-          struct etx_error *err)
-{
-    ssize_t n;
-
-    while (len > 0) {
-        n = write(s->tar_fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return etx_error_sys(err, errno, ETX_CTX_FILE, "write", s->path,
-                                 "cannot write the staged tarball");
-        p += n;
-        len -= (size_t)n;
-    }
-    return ETX_OK;
-}
-
 int
 etx_engine_stage_write(struct etx_engine_stage *s, const void *buf, size_t len,
                        struct etx_error *err)
 {
-    if (s->step != STEP_WRITING)
+    if (s->step != ETX_ENGINE__STEP_WRITING)
         return out_of_order(s, "write", "write after the stage ended", err);
     if (len > s->size - s->written) {
         etx_error_set(err, ETX_CLASS_INPUT, 0, "write", s->path,
@@ -454,31 +348,10 @@ etx_engine_stage_write(struct etx_engine_stage *s, const void *buf, size_t len,
     if (s->st != NULL) {
         if (etx_stage_write(s->st, buf, len, err) != ETX_OK)
             return fail(s);
-    } else {
-        if (write_tar(s, buf, len, err) != ETX_OK)
-            return fail(s);
-        etx_digest_update(s->dig, buf, len);
+    } else if (etx_engine__release_write(s, buf, len, err) != ETX_OK) {
+        return fail(s);
     }
     s->written += len;
-    return ETX_OK;
-}
-
-/* The tarball is whole: digest checked, then fsynced. */
-static int
-end_tar(struct etx_engine_stage *s, struct etx_error *err)
-{
-    char hex[ETX_DIGEST_HEX_LEN + 1];
-
-    etx_digest_final(s->dig, hex);
-    if (strcmp(hex, s->sha256) != 0)
-        return etx_error_set(err, ETX_CLASS_INTEGRITY, 0, "digest", s->path,
-                             "the content received has SHA-256 %s, "
-                             "expected %s",
-                             hex, s->sha256);
-    if (fsync(s->tar_fd) != 0)
-        return etx_error_sys(err, errno, ETX_CTX_FILE, "fsync", s->path,
-                             "cannot flush the staged tarball (never "
-                             "retried)");
     return ETX_OK;
 }
 
@@ -487,7 +360,7 @@ etx_engine_stage_end(struct etx_engine_stage *s, struct etx_error *err)
 {
     int rc;
 
-    if (s->step != STEP_WRITING)
+    if (s->step != ETX_ENGINE__STEP_WRITING)
         return out_of_order(s, "finish", "the stage already ended", err);
     if (s->written != s->size) {
         etx_error_set(err, ETX_CLASS_INPUT, 0, "finish", s->path,
@@ -496,31 +369,11 @@ etx_engine_stage_end(struct etx_engine_stage *s, struct etx_error *err)
                       (unsigned long long)s->size);
         return fail(s);
     }
-    rc = s->st != NULL ? etx_stage_finish(s->st, err) : end_tar(s, err);
+    rc = s->st != NULL ? etx_stage_finish(s->st, err)
+                       : etx_engine__release_end(s, err);
     if (rc != ETX_OK)
         return fail(s);
-    s->step = STEP_ENDED;
-    return ETX_OK;
-}
-
-/* Re-read the tarball from its start: size and digest again. */
-static int
-verify_tar(struct etx_engine_stage *s, struct etx_error *err)
-{
-    char hex[ETX_DIGEST_HEX_LEN + 1];
-    uint64_t size = 0;
-
-    if (lseek(s->tar_fd, 0, SEEK_SET) != 0)
-        return etx_error_sys(err, errno, ETX_CTX_FILE, "lseek", s->path,
-                             "cannot rewind the staged tarball");
-    if (etx_digest_fd(s->tar_fd, hex, &size, err) != ETX_OK)
-        return ETX_ERR;
-    if (size != s->size || strcmp(hex, s->sha256) != 0)
-        return etx_error_set(err, ETX_CLASS_INTEGRITY, 0, "verify", s->path,
-                             "read back %llu bytes with SHA-256 %s, expected "
-                             "%llu bytes with SHA-256 %s",
-                             (unsigned long long)size, hex,
-                             (unsigned long long)s->size, s->sha256);
+    s->step = ETX_ENGINE__STEP_ENDED;
     return ETX_OK;
 }
 
@@ -529,26 +382,14 @@ etx_engine_verify(struct etx_engine_stage *s, struct etx_error *err)
 {
     int rc;
 
-    if (s->step != STEP_ENDED)
+    if (s->step != ETX_ENGINE__STEP_ENDED)
         return out_of_order(s, "verify", "verify before the stage ended", err);
-    rc = s->st != NULL ? etx_stage_verify(s->st, err) : verify_tar(s, err);
+    rc = s->st != NULL ? etx_stage_verify(s->st, err)
+                       : etx_engine__release_verify(s, err);
     if (rc != ETX_OK)
         return fail(s);
-    s->step = STEP_VERIFIED;
+    s->step = ETX_ENGINE__STEP_VERIFIED;
     return ETX_OK;
-}
-
-/* Unpack the verified tarball as release 'version' and flip "current". */
-static int
-swap_release(struct etx_engine_stage *s, struct etx_swap_result *res,
-             struct etx_error *err)
-{
-    struct etx_release_opts o = {.sha256 = s->sha256};
-
-    if (lseek(s->tar_fd, 0, SEEK_SET) != 0)
-        return etx_error_sys(err, errno, ETX_CTX_FILE, "lseek", s->path,
-                             "cannot rewind the staged tarball");
-    return etx_release_publish(s->app_fd, s->version, s->tar_fd, &o, res, err);
 }
 
 int
@@ -558,7 +399,7 @@ etx_engine_swap(struct etx_engine_stage *s, struct etx_swap_result *res,
     int rc;
 
     memset(res, 0, sizeof(*res));
-    if (s->step != STEP_VERIFIED)
+    if (s->step != ETX_ENGINE__STEP_VERIFIED)
         return out_of_order(s, "swap", "swap before verify", err);
     switch (s->strategy) {
     case ETX_ENGINE_RENAME:
@@ -568,12 +409,12 @@ etx_engine_swap(struct etx_engine_stage *s, struct etx_swap_result *res,
         rc = etx_generations_publish(s->pl.dirfd, s->pl.name, s->st, res, err);
         break;
     default:
-        rc = swap_release(s, res, err);
+        rc = etx_engine__release_swap(s, res, err);
         break;
     }
     if (rc != ETX_OK)
         return fail(s);
-    s->step = STEP_SWAPPED;
+    s->step = ETX_ENGINE__STEP_SWAPPED;
     discard(s);
     return ETX_OK;
 }
