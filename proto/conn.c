@@ -6,7 +6,8 @@
  * freed only after the last close callback (and a pending name lookup) has
  * come back, right after on_close. The listener and the parsing of
  * addresses are in listen.c, the client side of TCP (resolving the host,
- * connecting) in dial.c.
+ * connecting) in dial.c, the writing half (the outgoing queue, frames sent
+ * before the handshake ends, write callbacks, on_drain) in conn_io.c.
  */
 #include "proto/conn.h"
 
@@ -52,19 +53,6 @@ static const char *const late[ETX_CONN__STATE_COUNT] = {
     [ETX_CONN__CLOSING] = "the connection did not close",
 };
 
-struct etx_conn__early {
-    struct etx_conn__early *next;
-    uint8_t *buf; /* one encoded frame */
-    size_t len;
-};
-
-struct wreq {
-    uv_write_t req;
-    struct etx_conn *c;
-    uint8_t *buf;
-    size_t len;
-};
-
 static void begin_drain(struct etx_conn *c);
 static void begin_close(struct etx_conn *c);
 
@@ -75,8 +63,8 @@ etx_conn__set_state(struct etx_conn *c, enum etx_conn__state to)
     c->state = to; /* the only assignment */
 }
 
-static bool
-is_live(const struct etx_conn *c)
+bool
+etx_conn__is_live(const struct etx_conn *c)
 {
     return c->state == ETX_CONN__HANDSHAKE || c->state == ETX_CONN__OPEN;
 }
@@ -100,183 +88,6 @@ etx_conn__fail_uv(struct etx_conn *c, int status, const char *op,
 
     etx_error_sys(&err, -status, ETX_CTX_NET, op, c->peer, "%s", what);
     etx_conn__fail(c, &err);
-}
-
-/* ---- writing ---- */
-
-static void
-maybe_drained(struct etx_conn *c)
-{
-    if (!c->want_drain || c->queued > c->queue_max / 2 || !is_live(c))
-        return;
-    c->want_drain = false;
-    if (c->cbs.on_drain != NULL)
-        c->cbs.on_drain(c, c->cbs.arg);
-}
-
-static void
-write_cb(uv_write_t *req, int status)
-{
-    struct wreq *w = req->data;
-    struct etx_conn *c = w->c;
-
-    c->queued -= w->len;
-    free(w->buf);
-    free(w);
-    if (status < 0 && status != UV_ECANCELED)
-        etx_conn__fail_uv(c, status, "write", "cannot write to the peer");
-    else
-        maybe_drained(c);
-}
-
-/*
- * The stream lost bytes or cannot take more: fail the connection with e and
- * copy e to err (which may be NULL).
- */
-static int
-broken(struct etx_conn *c, const struct etx_error *e, struct etx_error *err)
-{
-    etx_conn__fail(c, e);
-    if (err != NULL)
-        *err = *e;
-    return ETX_ERR;
-}
-
-/* Hand buf (taken over) to libuv. On failure the connection is failed. */
-static int
-write_buf(struct etx_conn *c, uint8_t *buf, size_t len, struct etx_error *err)
-{
-    struct wreq *w = calloc(1, sizeof(*w));
-    uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
-    struct etx_error e = {0};
-    int r = UV_ENOMEM;
-
-    if (w != NULL) {
-        w->c = c;
-        w->buf = buf;
-        w->len = len;
-        w->req.data = w;
-        r = uv_write(&w->req, c->wr, &b, 1, write_cb);
-    }
-    if (r < 0) {
-        free(buf);
-        free(w);
-        etx_error_sys(&e, -r, ETX_CTX_NET, "write", c->peer,
-                      "cannot write to the peer");
-        return broken(c, &e, err);
-    }
-    c->queued += len;
-    return ETX_OK;
-}
-
-/* Send what TLS has produced. On failure the connection is failed. */
-static int
-flush_tls(struct etx_conn *c, struct etx_error *err)
-{
-    struct etx_error e = {0};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-
-    if (c->tls == NULL || etx_tls_pending_ciphertext(c->tls) == 0)
-        return ETX_OK;
-    if (etx_tls_take_ciphertext(c->tls, &buf, &len, &e) != ETX_OK)
-        return broken(c, &e, err);
-    return write_buf(c, buf, len, err);
-}
-
-/* Send one encoded frame (taken over); on failure the connection fails. */
-static int
-send_frame(struct etx_conn *c, uint8_t *frame, size_t len,
-           struct etx_error *err)
-{
-    struct etx_error e = {0};
-    int rc;
-
-    if (c->tls == NULL)
-        return write_buf(c, frame, len, err);
-    rc = etx_tls_write_plaintext(c->tls, frame, len, &e);
-    free(frame);
-    if (rc != ETX_OK)
-        return broken(c, &e, err);
-    return flush_tls(c, err);
-}
-
-static void
-free_early(struct etx_conn *c)
-{
-    struct etx_conn__early *e = NULL;
-
-    while ((e = c->early) != NULL) {
-        c->early = e->next;
-        c->queued -= e->len;
-        free(e->buf);
-        free(e);
-    }
-    c->early_tail = &c->early;
-}
-
-static int
-queue_early(struct etx_conn *c, uint8_t *frame, size_t len,
-            struct etx_error *err)
-{
-    struct etx_conn__early *e = calloc(1, sizeof(*e));
-
-    if (e == NULL) {
-        free(frame);
-        return etx_error_sys(err, ENOMEM, ETX_CTX_NET, "send", c->peer,
-                             "cannot queue a frame");
-    }
-    e->buf = frame;
-    e->len = len;
-    *c->early_tail = e;
-    c->early_tail = &e->next;
-    c->queued += len;
-    return ETX_OK;
-}
-
-static int
-flush_early(struct etx_conn *c, struct etx_error *err)
-{
-    struct etx_conn__early *e = NULL;
-
-    while ((e = c->early) != NULL) {
-        c->early = e->next;
-        c->queued -= e->len;
-        if (send_frame(c, e->buf, e->len, err) != ETX_OK) {
-            free(e);
-            return ETX_ERR;
-        }
-        free(e);
-    }
-    c->early_tail = &c->early;
-    return ETX_OK;
-}
-
-int
-etx_conn_send(struct etx_conn *c, const Etxroll__Envelope *env,
-              struct etx_error *err)
-{
-    uint8_t *frame = NULL;
-    size_t len = 0;
-
-    if (c->state >= ETX_CONN__DRAINING)
-        return etx_error_set(err, ETX_CLASS_TRANSIENT, 0, "send", c->peer,
-                             "the connection is closing");
-    if (c->queued >= c->queue_max) {
-        c->want_drain = true;
-        return ETX_AGAIN;
-    }
-    if (etx_frame_encode(env, &frame, &len, err) != ETX_OK)
-        return ETX_ERR;
-    if (c->state != ETX_CONN__OPEN)
-        return queue_early(c, frame, len, err);
-    return send_frame(c, frame, len, err);
-}
-
-size_t
-etx_conn_queued_bytes(const struct etx_conn *c)
-{
-    return c->queued;
 }
 
 /* ---- reading ---- */
@@ -316,7 +127,7 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct etx_conn *c = s->data;
     struct etx_error err = {0};
 
-    if (n == 0 || !is_live(c))
+    if (n == 0 || !etx_conn__is_live(c))
         return;
     if (n == UV_EOF) {
         read_eof(c);
@@ -341,8 +152,8 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void
 update_reading(struct etx_conn *c)
 {
-    bool want =
-        is_live(c) && !c->paused && (c->tls != NULL || c->in_off == c->in_len);
+    bool want = etx_conn__is_live(c) && !c->paused &&
+                (c->tls != NULL || c->in_off == c->in_len);
     int r;
 
     if (want == c->reading)
@@ -435,10 +246,10 @@ handshake_step(struct etx_conn *c)
         return ETX_ERR;
     }
     /* The next flight; a failure to send it fails the connection. */
-    if (flush_tls(c, NULL) != ETX_OK || rc == ETX_AGAIN)
+    if (etx_conn__flush_tls(c, NULL) != ETX_OK || rc == ETX_AGAIN)
         return rc == ETX_AGAIN ? ETX_AGAIN : ETX_ERR;
     etx_conn__set_state(c, ETX_CONN__OPEN);
-    return flush_early(c, NULL);
+    return etx_conn__flush_early(c, NULL);
 }
 
 void
@@ -451,8 +262,8 @@ etx_conn__advance(struct etx_conn *c)
     process_input(c);
     /* Reading can produce records too (a key update's answer); a failure
      * to send them fails the connection. */
-    if (is_live(c))
-        (void)flush_tls(c, NULL);
+    if (etx_conn__is_live(c))
+        (void)etx_conn__flush_tls(c, NULL);
     update_reading(c);
 }
 
@@ -487,7 +298,7 @@ finish(struct etx_conn *c)
 {
     if (c->cbs.on_close != NULL)
         c->cbs.on_close(c, c->failed ? &c->why : NULL, c->cbs.arg);
-    free_early(c);
+    etx_conn__free_early(c);
     etx_tls_free(c->tls);
     etx_frame_reader_free(c->reader);
     free(c);
@@ -512,7 +323,7 @@ begin_close(struct etx_conn *c)
     int i;
 
     etx_conn__set_state(c, ETX_CONN__CLOSING);
-    free_early(c);
+    etx_conn__free_early(c);
     c->reading = false;
     c->pending = c->nhandles;
     if (c->resolving) {
@@ -553,17 +364,17 @@ deadline_cb(uv_timer_t *t)
 static void
 begin_drain(struct etx_conn *c)
 {
-    if (!is_live(c)) {
+    if (!etx_conn__is_live(c)) {
         begin_close(c);
         return;
     }
     etx_conn__set_state(c, ETX_CONN__DRAINING);
-    free_early(c);
+    etx_conn__free_early(c);
     uv_timer_stop(&c->kick);
     if (c->reading)
         uv_read_stop(c->rd);
     c->reading = false;
-    (void)flush_tls(c, NULL); /* a failure here changes nothing */
+    (void)etx_conn__flush_tls(c, NULL); /* a failure here changes nothing */
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, c->wr, shutdown_cb) != 0) {
         begin_close(c);

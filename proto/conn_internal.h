@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What proto/conn.c (connections), proto/listen.c (addresses and the
- * listener) and proto/dial.c (the client side of TCP) share; not part of
- * the conn API (see conn.h).
+ * What proto/conn.c (connections), proto/conn_io.c (their writing half),
+ * proto/listen.c (addresses and the listener) and proto/dial.c (the client
+ * side of TCP) share; not part of the conn API (see conn.h).
  */
 #ifndef ETX_PROTO_CONN_INTERNAL_H
 #define ETX_PROTO_CONN_INTERNAL_H
@@ -35,7 +35,7 @@ enum etx_conn__state {
     ETX_CONN__STATE_COUNT
 };
 
-/* Only conn.c and dial.c touch the fields. */
+/* Only conn.c, conn_io.c and dial.c touch the fields. */
 struct etx_conn {
     uv_loop_t *loop;
     enum etx_conn__state state;
@@ -102,6 +102,28 @@ void etx_conn__advance(struct etx_conn *c);
 
 /* One close callback or lookup has come back; the last one frees c. */
 void etx_conn__close_done(struct etx_conn *c);
+
+/* ---- defined in conn.c, for conn_io.c ---- */
+
+/* True in ETX_CONN__HANDSHAKE and ETX_CONN__OPEN: bytes may still flow. */
+bool etx_conn__is_live(const struct etx_conn *c);
+
+/* ---- defined in conn_io.c, for conn.c ---- */
+
+/*
+ * Send what TLS has produced. On failure the connection is failed and err
+ * (which may be NULL) is filled.
+ */
+int etx_conn__flush_tls(struct etx_conn *c, struct etx_error *err);
+
+/*
+ * Send the frames queued before the handshake ended, in order. On failure
+ * the connection is failed and err (which may be NULL) is filled.
+ */
+int etx_conn__flush_early(struct etx_conn *c, struct etx_error *err);
+
+/* Free the frames queued before the handshake ended, unsent. */
+void etx_conn__free_early(struct etx_conn *c);
 
 /* ---- defined in listen.c, for dial.c ---- */
 
