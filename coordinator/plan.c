@@ -2,7 +2,9 @@
 /*
  * Builds the plan document of an inventory (see plan.h and docs/plan.md):
  * what is deployed, where, in which batches, with which steps, and what
- * happens on failure; computes its id, prints it for people, saves it.
+ * happens on failure, and (probed) each host's current target and the
+ * hazards (coordinator/planprobe.h); computes its id, saves it, loads a
+ * saved one and names where two plans differ.
  */
 #include "coordinator/plan.h"
 
@@ -13,6 +15,7 @@
 
 #include "coordinator/atomicfile.h"
 #include "coordinator/batch.h"
+#include "coordinator/planprobe.h"
 #include "proto/digest.h"
 
 struct etx_plan {
@@ -105,11 +108,10 @@ health_json(const struct etx_inv_health *h)
 
     if (!h->enabled)
         return json_null();
-    o = json_pack("{s:I, s:I, s:I, s:I}", "interval_ms",
-                  (json_int_t)h->interval_ms, "timeout_ms",
-                  (json_int_t)h->timeout_ms, "consecutive",
-                  (json_int_t)h->consecutive, "deadline_ms",
-                  (json_int_t)h->deadline_ms);
+    o = json_pack(
+        "{s:I, s:I, s:I, s:I}", "interval_ms", (json_int_t)h->interval_ms,
+        "timeout_ms", (json_int_t)h->timeout_ms, "consecutive",
+        (json_int_t)h->consecutive, "deadline_ms", (json_int_t)h->deadline_ms);
     if (o != NULL && h->http_url != NULL)
         json_object_set_new(o, "http",
                             json_pack("{s:s, s:I, s:o}", "url", h->http_url,
@@ -143,11 +145,10 @@ policy_json(const struct etx_inventory *inv, const struct etx_batch_plan *bp)
 
     snprintf(spec, sizeof(spec), "%u%s", inv->max_failures.value,
              inv->max_failures.is_percent ? "%" : "");
-    return json_pack(
-        "{s:{s:s, s:I}, s:s, s:o}", "max_failures", "spec", spec, "hosts",
-        (json_int_t)bp->max_failures, "on_failure",
-        etx_inventory_on_failure_name(inv->on_failure), "retry",
-        retry_json(&inv->retry));
+    return json_pack("{s:{s:s, s:I}, s:s, s:o}", "max_failures", "spec", spec,
+                     "hosts", (json_int_t)bp->max_failures, "on_failure",
+                     etx_inventory_on_failure_name(inv->on_failure), "retry",
+                     retry_json(&inv->retry));
 }
 
 static json_t *
@@ -155,14 +156,12 @@ order_json(const struct etx_inventory *inv, const struct etx_batch_plan *bp)
 {
     const struct etx_inv_batches *b = &inv->batches;
 
-    return json_pack("{s:s, s:o, s:o, s:I, s:I}", "mode",
-                     etx_inventory_order_name(b->order), "first",
-                     str_or_null(b->first), "seed",
-                     b->order == ETX_ORDER_SHUFFLED
-                         ? json_integer((json_int_t)bp->seed)
-                         : json_null(),
-                     "bake_ms", (json_int_t)b->bake_ms, "pause_ms",
-                     (json_int_t)b->pause_ms);
+    return json_pack(
+        "{s:s, s:o, s:o, s:I, s:I}", "mode", etx_inventory_order_name(b->order),
+        "first", str_or_null(b->first), "seed",
+        b->order == ETX_ORDER_SHUFFLED ? json_integer((json_int_t)bp->seed)
+                                       : json_null(),
+        "bake_ms", (json_int_t)b->bake_ms, "pause_ms", (json_int_t)b->pause_ms);
 }
 
 static json_t *
@@ -250,10 +249,9 @@ batches_json(const struct etx_inventory *inv, const struct etx_batch_plan *bp)
         for (i = 0; names != NULL && i < bt->count; i++)
             json_array_append_new(
                 names, json_string(inv->hosts[bp->order[bt->first + i]].name));
-        json_array_append_new(arr, json_pack("{s:I, s:o, s:b}", "number",
-                                             (json_int_t)(b + 1), "hosts",
-                                             names, "gate_after",
-                                             bt->gate_after));
+        json_array_append_new(
+            arr, json_pack("{s:I, s:o, s:b}", "number", (json_int_t)(b + 1),
+                           "hosts", names, "gate_after", bt->gate_after));
     }
     return arr;
 }
@@ -297,8 +295,8 @@ rollback_json(const struct etx_inventory *inv)
 
 /* The artifact's digest and size: read from the file, or as declared. */
 static int
-artifact_digest(const struct etx_inventory *inv, char hex[65],
-                uint64_t *size, bool *have_size, struct etx_error *err)
+artifact_digest(const struct etx_inventory *inv, char hex[65], uint64_t *size,
+                bool *have_size, struct etx_error *err)
 {
     const struct etx_inv_artifact *a = &inv->artifact;
 
@@ -308,8 +306,8 @@ artifact_digest(const struct etx_inventory *inv, char hex[65],
         return ETX_OK;
     }
     if (etx_digest_file(a->path, hex, size, err) != ETX_OK) {
-        snprintf(err->msg, sizeof(err->msg),
-                 "cannot read the artifact: %s", strerror(err->sys_errno));
+        snprintf(err->msg, sizeof(err->msg), "cannot read the artifact: %s",
+                 strerror(err->sys_errno));
         return ETX_ERR;
     }
     *have_size = true;
@@ -333,12 +331,44 @@ build_doc(const struct etx_inventory *inv, const struct etx_batch_plan *bp,
         artifact_json(inv, sha256, size, have_size), "target",
         target_json(&inv->target), "restart", restart_json(&inv->restart),
         "health", health_json(&inv->health), "policy", policy_json(inv, bp),
-        "order", order_json(inv, bp), "batches", batches_json(inv, bp),
-        "hosts", hosts_json(inv, bp, offline), "excluded_hosts",
-        excluded_json(inv, bp), "rollback", rollback_json(inv), "hazards",
-        json_array(), "meta",
+        "order", order_json(inv, bp), "batches", batches_json(inv, bp), "hosts",
+        hosts_json(inv, bp, offline), "excluded_hosts", excluded_json(inv, bp),
+        "rollback", rollback_json(inv), "hazards", json_array(), "meta",
         json_pack("{s:s, s:s}", "inventory", inv->path, "generated_by",
                   "etxroll " ETX_VERSION));
+}
+
+/* Probe the planned hosts: each one's "current", the hazards (in the id),
+ * and their details with drifting numbers (meta.hazards, not in the id). */
+static int
+add_probe(json_t *doc, const struct etx_inventory *inv,
+          const struct etx_batch_plan *bp, uint64_t timeout_ms, uint64_t size,
+          struct etx_error *err)
+{
+    json_t *probed = NULL, *hosts = json_object_get(doc, "hosts");
+    json_t *hz = json_object_get(doc, "hazards"), *det = json_array();
+    const char *name;
+    json_t *ans;
+    int rc = ETX_ERR;
+
+    if (det == NULL ||
+        json_object_set_new(json_object_get(doc, "meta"), "hazards", det) != 0)
+        return nomem(err);
+    if (etx_planprobe_run(inv, bp->order, bp->n_order, timeout_ms, &probed,
+                          err) != ETX_OK)
+        goto out;
+    json_object_foreach(probed, name, ans)
+    {
+        if (json_object_set_new(json_object_get(hosts, name), "current",
+                                etx_planprobe_current(ans)) != 0) {
+            nomem(err);
+            goto out;
+        }
+    }
+    rc = etx_planprobe_hazards(inv, probed, size, hz, det, err);
+out:
+    json_decref(probed);
+    return rc;
 }
 
 int
@@ -357,7 +387,8 @@ etx_plan_compute_id(const json_t *doc, char id[65], struct etx_error *err)
     }
     json_object_del(copy, "plan_id");
     json_object_del(copy, "meta");
-    text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    text = json_dumps(copy,
+                      JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     d = etx_digest_new();
     if (text == NULL || d == NULL) {
         nomem(err);
@@ -390,12 +421,14 @@ etx_plan_build(const struct etx_inventory *inv,
         etx_batch_plan_new(inv, &bp, err) != ETX_OK)
         goto out;
     p = calloc(1, sizeof(*p));
-    if (p == NULL ||
-        (p->doc = build_doc(inv, bp, sha, size, have_size, opts->offline)) ==
-            NULL) {
+    if (p == NULL || (p->doc = build_doc(inv, bp, sha, size, have_size,
+                                         opts->offline)) == NULL) {
         nomem(err);
         goto out;
     }
+    if (!opts->offline && add_probe(p->doc, inv, bp, opts->timeout_ms,
+                                    have_size ? size : 0, err) != ETX_OK)
+        goto out;
     if (etx_plan_compute_id(p->doc, p->id, err) != ETX_OK)
         goto out;
     json_object_set_new(p->doc, "plan_id", json_string(p->id));
@@ -430,8 +463,7 @@ etx_plan_json(const struct etx_plan *p)
 }
 
 int
-etx_plan_save(const struct etx_plan *p, const char *path,
-              struct etx_error *err)
+etx_plan_save(const struct etx_plan *p, const char *path, struct etx_error *err)
 {
     char *text = json_dumps(p->doc, JSON_INDENT(2) | JSON_SORT_KEYS |
                                         JSON_REAL_PRECISION(17));
@@ -445,4 +477,132 @@ etx_plan_save(const struct etx_plan *p, const char *path,
     rc = etx_atomicfile_write(path, text, len + 1, 0644, err);
     free(text);
     return rc;
+}
+
+int
+etx_plan_load(const char *path, json_t **doc, struct etx_error *err)
+{
+    json_error_t je;
+    json_t *d = json_load_file(path, 0, &je);
+
+    *doc = NULL;
+    if (d == NULL)
+        return etx_error_set(err, ETX_CLASS_INPUT, 0, "plan", path,
+                             "not a plan document: %s (line %d)", je.text,
+                             je.line);
+    if (!json_is_object(d) ||
+        strcmp(json_string_value(json_object_get(d, "format")) != NULL
+                   ? json_string_value(json_object_get(d, "format"))
+                   : "",
+               ETX_PLAN_FORMAT) != 0) {
+        json_decref(d);
+        return etx_error_set(err, ETX_CLASS_INPUT, 0, "plan", path,
+                             "not a plan document (format is not %s)",
+                             ETX_PLAN_FORMAT);
+    }
+    *doc = d;
+    return ETX_OK;
+}
+
+bool
+etx_plan_is_plan_file(const char *path)
+{
+    json_t *d = json_load_file(path, 0, NULL);
+    const char *f = json_string_value(json_object_get(d, "format"));
+    bool yes = f != NULL && strcmp(f, ETX_PLAN_FORMAT) == 0;
+
+    json_decref(d);
+    return yes;
+}
+
+static void
+diff_add(char *buf, size_t len, size_t *n, const char *a, const char *b,
+         const char *c)
+{
+    size_t used = strlen(buf);
+
+    (*n)++;
+    if (used + 4 >= len)
+        return;
+    if ((size_t)snprintf(buf + used, len - used, "%s%s%s%s", *n > 1 ? ", " : "",
+                         a, b != NULL ? b : "",
+                         c != NULL ? c : "") >= len - used)
+        snprintf(buf + len - 4, 4, "...");
+}
+
+/* Keys of object a missing from b or differing; named prefix.key. */
+static void
+diff_keys(const json_t *a, const json_t *b, const char *prefix, char *buf,
+          size_t len, size_t *n)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach((json_t *)a, k, v)
+    {
+        if (!json_equal(v, json_object_get(b, k)))
+            diff_add(buf, len, n, prefix, ".", k);
+    }
+    json_object_foreach((json_t *)b, k, v)
+    {
+        if (json_object_get(a, k) == NULL)
+            diff_add(buf, len, n, prefix, ".", k);
+    }
+}
+
+/* "hosts.NAME" for a host on one side only, else "hosts.NAME.MEMBER". */
+static void
+diff_hosts(const json_t *a, const json_t *b, char *buf, size_t len, size_t *n)
+{
+    char prefix[600];
+    const char *k;
+    json_t *v, *w;
+
+    json_object_foreach((json_t *)a, k, v)
+    {
+        snprintf(prefix, sizeof(prefix), "hosts.%s", k);
+        w = json_object_get(b, k);
+        if (w == NULL)
+            diff_add(buf, len, n, prefix, NULL, NULL);
+        else if (!json_equal(v, w))
+            diff_keys(v, w, prefix, buf, len, n);
+    }
+    json_object_foreach((json_t *)b, k, v)
+    {
+        if (json_object_get(a, k) == NULL)
+            diff_add(buf, len, n, "hosts.", k, NULL);
+    }
+}
+
+static bool
+skipped(const char *k)
+{
+    return strcmp(k, "plan_id") == 0 || strcmp(k, "meta") == 0;
+}
+
+size_t
+etx_plan_diff(const json_t *a, const json_t *b, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    const char *k;
+    json_t *v, *w;
+
+    buf[0] = '\0';
+    json_object_foreach((json_t *)a, k, v)
+    {
+        w = json_object_get(b, k);
+        if (skipped(k) || json_equal(v, w))
+            continue;
+        if (strcmp(k, "hosts") == 0 && json_is_object(v) && json_is_object(w))
+            diff_hosts(v, w, buf, len, &n);
+        else
+            diff_add(buf, len, &n, k, NULL, NULL);
+    }
+    json_object_foreach((json_t *)b, k, v)
+    {
+        if (!skipped(k) && json_object_get(a, k) == NULL)
+            diff_add(buf, len, &n, k, NULL, NULL);
+    }
+    return n;
 }

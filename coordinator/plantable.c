@@ -145,8 +145,9 @@ print_health(const json_t *h, bool varies, FILE *out)
     etx_plantable_duration(num(h, "interval_ms"), iv, sizeof(iv));
     etx_plantable_duration(num(h, "timeout_ms"), to, sizeof(to));
     etx_plantable_duration(num(h, "deadline_ms"), dl, sizeof(dl));
-    fprintf(out, "\n             every %s, timeout %s, %" PRIu64
-                 " in a row, deadline %s\n",
+    fprintf(out,
+            "\n             every %s, timeout %s, %" PRIu64
+            " in a row, deadline %s\n",
             iv, to, num(h, "consecutive"), dl);
 }
 
@@ -167,8 +168,9 @@ print_policy(const json_t *doc, FILE *out)
             json_real_value(json_object_get(r, "multiplier")), cap,
             str(r, "jitter"));
     if (num(mf, "hosts") == 0)
-        fprintf(out, "  failures   max_failures %s: halt at the first failed "
-                     "host\n",
+        fprintf(out,
+                "  failures   max_failures %s: halt at the first failed "
+                "host\n",
                 str(mf, "spec"));
     else
         fprintf(out,
@@ -214,6 +216,42 @@ print_host_strings(const json_t *h, FILE *out)
         fprintf(out, "  %-6s %-16s health %s\n", "", "", str(h, "health_url"));
 }
 
+/* The hazards with their details when the plan has them (meta.hazards). */
+static const json_t *
+hazard_list(const json_t *doc)
+{
+    const json_t *det =
+        json_object_get(json_object_get(doc, "meta"), "hazards");
+
+    return json_array_size(det) > 0 ? det : json_object_get(doc, "hazards");
+}
+
+/* What the probe found on the host: its target now, and its hazards. */
+static void
+print_host_probe(const json_t *doc, const char *name, const json_t *h,
+                 FILE *out)
+{
+    const json_t *cur = json_object_get(h, "current");
+    const json_t *hz;
+    size_t i;
+
+    if (strcmp(str(cur, "state"), "probed") == 0 &&
+        json_is_true(json_object_get(cur, "exists")))
+        fprintf(out, "  %-6s %-16s current sha256 %s\n", "", "",
+                str(cur, "sha256")[0] ? str(cur, "sha256") : "(not a file)");
+    else if (strcmp(str(cur, "state"), "probed") == 0)
+        fprintf(out, "  %-6s %-16s current: no target yet\n", "", "");
+    json_array_foreach(hazard_list(doc), i, hz)
+    {
+        if (strcmp(str(hz, "host"), name) != 0)
+            continue;
+        fprintf(out, "  %-6s %-16s HAZARD %s", "", "", str(hz, "kind"));
+        if (str(hz, "detail")[0] != '\0')
+            fprintf(out, ": %s", str(hz, "detail"));
+        fputc('\n', out);
+    }
+}
+
 static void
 print_batches(const json_t *doc, FILE *out)
 {
@@ -224,8 +262,10 @@ print_batches(const json_t *doc, FILE *out)
 
     fprintf(out, "\n  %-6s %-16s %-28s %-12s %s\n", "BATCH", "HOST", "ADDRESS",
             "VIA", "STEPS");
-    json_array_foreach(batches, b, batch) {
-        json_array_foreach(json_object_get(batch, "hosts"), i, name) {
+    json_array_foreach(batches, b, batch)
+    {
+        json_array_foreach(json_object_get(batch, "hosts"), i, name)
+        {
             const json_t *h = json_object_get(hosts, json_string_value(name));
             char via[32], number[24] = "";
 
@@ -238,10 +278,13 @@ print_batches(const json_t *doc, FILE *out)
             print_steps(json_object_get(h, "steps"), out);
             fputc('\n', out);
             print_host_strings(h, out);
+            print_host_probe(doc, json_string_value(name), h, out);
         }
         if (json_is_true(json_object_get(batch, "gate_after")))
-            fprintf(out, "  %-6s then wait for `etxroll continue` or "
-                         "`etxroll abort`\n", "");
+            fprintf(out,
+                    "  %-6s then wait for `etxroll continue` or "
+                    "`etxroll abort`\n",
+                    "");
     }
 }
 
@@ -259,6 +302,11 @@ etx_plantable_print(const json_t *doc, FILE *out)
     if (strcmp(str(doc, "mode"), "offline") == 0)
         fprintf(out, "  mode       offline: no host was contacted; current "
                      "versions and hazards not probed\n");
+    else
+        fprintf(out,
+                "  mode       probed: %zu hazard(s), listed under their "
+                "hosts\n",
+                json_array_size(json_object_get(doc, "hazards")));
     print_artifact(json_object_get(doc, "artifact"), out);
     print_target(json_object_get(doc, "target"), per_host(doc, "target_path"),
                  out);
