@@ -3,6 +3,7 @@
 #include "coordinator/apply.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,14 @@
 #include "coordinator/plan.h"
 #include "coordinator/rollout.h"
 #include "coordinator/statedir.h"
+#include "proto/digest.h"
 #include "proto/psk.h"
 
 struct apply_ctx {
     struct etx_inventory *inv;
     struct etx_batch_plan *bp;
     struct etx_plan *plan;
+    json_t *saved; /* a saved plan given instead of an inventory */
     struct etx_psk *psks;
     struct etx_lock *lock;
     struct etx_journal *journal;
@@ -30,6 +33,8 @@ struct apply_ctx {
     char state[4096];
     char id[ETX_JOURNAL_ID_MAX];
     char control[4600];
+    const char *inventory_arg; /* for the start record (resume) */
+    char inventory_abs[PATH_MAX];
     struct etx_error err;
 };
 
@@ -59,12 +64,27 @@ etx_apply_control_path(const char *state, const char *fleet, const char *id,
     return ETX_OK;
 }
 
-/* Only the agent carrier is built: refuse SSH hosts before any work. */
+/*
+ * Only the agent carrier and per-host rollouts are built: refuse SSH
+ * hosts, shared-storage groups (one flip per group, DESIGN "Shared
+ * storage") and blue-green cutovers before any work, rather than run them
+ * as if they were ordinary hosts.
+ */
 static int
 check_carriers(struct apply_ctx *c)
 {
     const struct etx_inv_host *h;
     size_t i;
+
+    if (c->inv->n_storage_groups > 0)
+        return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "storage_groups",
+                             c->inv->path,
+                             "shared-storage rollouts are not built yet: "
+                             "remove storage_groups to roll hosts one by one");
+    if (c->inv->blue_green.enabled)
+        return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "blue_green",
+                             c->inv->path,
+                             "blue-green cutovers are not built yet");
 
     for (i = 0; i < c->bp->n_order; i++) {
         h = &c->inv->hosts[c->bp->order[i]];
@@ -99,24 +119,84 @@ load_keys(struct apply_ctx *c)
     return ETX_OK;
 }
 
+/* A saved plan: its id must match its content; it names the inventory
+ * to plan again and whether hosts were probed. */
+static int
+load_saved(struct apply_ctx *c, const char *path, const char **inv,
+           bool *offline)
+{
+    const char *id = NULL, *mode = NULL;
+    char now[ETX_DIGEST_HEX_LEN + 1];
+
+    if (etx_plan_load(path, &c->saved, &c->err) != ETX_OK ||
+        etx_plan_compute_id(c->saved, now, &c->err) != ETX_OK)
+        return say(&c->err, ETX_EXIT_USAGE);
+    id = json_string_value(json_object_get(c->saved, "plan_id"));
+    if (id == NULL || strcmp(id, now) != 0) {
+        fprintf(stderr,
+                "etxroll apply: stale plan: the plan file was "
+                "changed after it was made (%s: its content has id "
+                "%s, not %s)\n",
+                path, now, id != NULL ? id : "(none)");
+        return ETX_EXIT_STALE;
+    }
+    *inv = json_string_value(
+        json_object_get(json_object_get(c->saved, "meta"), "inventory"));
+    mode = json_string_value(json_object_get(c->saved, "mode"));
+    *offline = mode == NULL || strcmp(mode, "offline") == 0;
+    if (*inv != NULL)
+        return ETX_EXIT_DONE;
+    etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "plan", path,
+                  "the plan names no inventory (meta.inventory)");
+    return say(&c->err, ETX_EXIT_USAGE);
+}
+
+/* The saved plan against the one made now: exit 4 naming what changed. */
+static int
+check_saved(struct apply_ctx *c, const char *path)
+{
+    char what[1024];
+
+    if (strcmp(json_string_value(json_object_get(c->saved, "plan_id")),
+               etx_plan_id(c->plan)) == 0)
+        return ETX_EXIT_DONE;
+    etx_plan_diff(c->saved, etx_plan_json(c->plan), what, sizeof(what));
+    fprintf(stderr,
+            "etxroll apply: stale plan: %s no longer matches the inventory, "
+            "the artifact or the hosts; changed: %s (plan id now %s); make "
+            "and review a new plan\n",
+            path, what, etx_plan_id(c->plan));
+    return ETX_EXIT_STALE;
+}
+
 /* Load, plan, check: every refusal here is exit 2 or 4. */
 static int
 prepare(struct apply_ctx *c, const struct etx_apply_opts *a)
 {
     struct etx_plan_opts po = {.offline = true};
+    const char *inv = a->inventory;
+    int code;
 
-    if (etx_inventory_load(a->inventory, &c->inv, &c->err) != ETX_OK ||
+    if (etx_plan_is_plan_file(a->inventory) &&
+        (code = load_saved(c, a->inventory, &inv, &po.offline)) !=
+            ETX_EXIT_DONE)
+        return code;
+    c->inventory_arg = inv; /* recorded for resume */
+    if (etx_inventory_load(inv, &c->inv, &c->err) != ETX_OK ||
         etx_batch_plan_new(c->inv, &c->bp, &c->err) != ETX_OK ||
         check_carriers(c) != ETX_OK ||
         etx_plan_build(c->inv, &po, &c->plan, &c->err) != ETX_OK)
         return say(&c->err, ETX_EXIT_USAGE);
+    if (c->saved != NULL &&
+        (code = check_saved(c, a->inventory)) != ETX_EXIT_DONE)
+        return code;
     if (a->expect_plan_id != NULL &&
         strcmp(a->expect_plan_id, etx_plan_id(c->plan)) != 0) {
         fprintf(stderr,
                 "etxroll apply: stale plan: expected plan id %s, but the "
                 "inventory and artifact now plan %s; review with `etxroll "
-                "plan %s --offline`\n",
-                a->expect_plan_id, etx_plan_id(c->plan), a->inventory);
+                "plan %s`\n",
+                a->expect_plan_id, etx_plan_id(c->plan), inv);
         return ETX_EXIT_STALE;
     }
     if (load_keys(c) != ETX_OK ||
@@ -183,6 +263,7 @@ run(struct apply_ctx *c)
     o.plan_id = etx_plan_id(c->plan);
     o.psks = c->psks;
     o.control_path = c->control;
+    o.inventory_path = realpath(c->inventory_arg, c->inventory_abs);
     rc = etx_rollout_run(&o, stdout, &res, &c->err);
     uv_loop_close(&loop);
     if (rc != ETX_OK)
@@ -203,6 +284,7 @@ cleanup(struct apply_ctx *c)
         etx_psk_clear(&c->psks[i]);
     free(c->psks);
     etx_plan_free(c->plan);
+    json_decref(c->saved);
     etx_batch_plan_free(c->bp);
     etx_inventory_free(c->inv);
 }

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `etxroll apply INVENTORY`: everything around one rollout run. Load the
- * inventory, plan it offline (refuse a plan id that differs from the one
+ * `etxroll apply INVENTORY` or `etxroll apply PLAN.json`: everything
+ * around one rollout run. A saved plan must match its own id (else it was
+ * changed after it was made) and the plan made again now from the
+ * inventory it names, probing the hosts if it was probed (else something
+ * changed: exit 4 naming the members that differ). Load the
+ * inventory, plan it (refuse a plan id that differs from the one
  * the approver pinned), read the fleet keys, take the fleet lock, create
  * the journal and the event log, run the rollout (coordinator/rollout.h)
  * on a fresh libuv loop, release the lock. Returns the process exit code.
@@ -21,7 +25,7 @@
 #define ETX_EXIT_STALE      4 /* the plan is not the one pinned */
 
 struct etx_apply_opts {
-    const char *inventory;      /* the inventory file */
+    const char *inventory;      /* the inventory file, or a saved plan */
     const char *state_dir;      /* --state-dir, or NULL */
     const char *log_json;       /* --log-json, or NULL */
     const char *message;        /* -m, or NULL */

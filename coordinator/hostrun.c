@@ -16,13 +16,16 @@
 #include "coordinator/journal.h"
 
 static void run_step(struct etx_hostrun *h);
+static int probe_record(struct etx_hostrun *h, const char *sha,
+                        struct etx_error *err);
 static void timer_cb(uv_timer_t *t);
 
 /* The only assignment of h->state (STYLE R7). */
 static void
 hostrun_set_state(struct etx_hostrun *h, enum etx_host_state to)
 {
-    assert(etx_hoststate_can(h->state, to));
+    /* a probe on resume sets what it found, unchecked like its record */
+    assert(h->step == HR_STEP_PROBE || etx_hoststate_can(h->state, to));
     h->state = to;
     if (to == ETX_HOST_SWAPPED)
         h->reached_swapped = true;
@@ -92,18 +95,33 @@ done_state(const struct etx_hostrun *h)
     }
 }
 
+/* Resume, after the probe and the clean-up: where to go on from. */
+static enum hostrun_step
+resume_step(const struct etx_hostrun *h)
+{
+    if (!h->rb_resume)
+        return h->found_new ? HR_STEP_RESTART : HR_STEP_STAGE;
+    if (h->found_new)
+        return HR_STEP_ROLLBACK;
+    return h->state == ETX_HOST_ROLLING_BACK ? HR_STEP_RB_RESTART : HR_STEP_END;
+}
+
 static enum hostrun_step
 next_step(const struct etx_hostrun *h)
 {
     const struct etx_inventory *inv = h->env->inv;
     enum hostrun_step s = h->step + 1;
 
+    if (s == HR_STEP_CLEANUP && !h->env->resume)
+        s++;
+    if (h->step == HR_STEP_CLEANUP)
+        s = resume_step(h);
     if ((s == HR_STEP_RESTART || s == HR_STEP_RB_RESTART) &&
         inv->restart.kind == ETX_RESTART_NONE)
         s++;
     if ((s == HR_STEP_CHECK || s == HR_STEP_RB_CHECK) && !inv->health.enabled)
         s++;
-    if (s == HR_STEP_ROLLBACK)
+    if (s == HR_STEP_ROLLBACK && h->step != HR_STEP_CLEANUP)
         s = HR_STEP_END; /* forward ends at check */
     return s;
 }
@@ -171,7 +189,12 @@ fail_host(struct etx_hostrun *h, const struct etx_error *e, json_t *holders)
     struct etx_error jerr = {0};
 
     remember_error(h, e);
-    if (is_rollback_step(h->step)) {
+    if (h->rb_resume && h->step == HR_STEP_PROBE) {
+        /* not seen: counted as a host whose rollback did not finish */
+        hostrun_set_state(h, ETX_HOST_ROLLING_BACK);
+        probe_record(h, "", &jerr);
+    }
+    if (is_rollback_step(h->step) || h->rb_resume) {
         advance(h, ETX_HOST_ROLLING_BACK);
         advance(h, ETX_HOST_ROLLBACK_FAILED);
     } else {
@@ -244,6 +267,50 @@ step_failed(struct etx_hostrun *h, const struct etx_error *e, json_t *holders)
     uv_timer_start(&h->timer, timer_cb, delay, 0);
 }
 
+/* The "probe" record of a resume: the state found, the target's digest. */
+static int
+probe_record(struct etx_hostrun *h, const char *sha, struct etx_error *err)
+{
+    json_t *rec = NULL;
+    int rc;
+
+    rec = json_pack("{ss ss ss ss si}", "kind", "probe", "host", h->host->name,
+                    "state", etx_hoststate_name(h->state), "sha256",
+                    sha[0] != '\0' ? sha : "missing", "batch", (int)h->batch);
+    if (rec == NULL)
+        return etx_error_sys(err, ENOMEM, ETX_CTX_FILE, "journal", NULL,
+                             "cannot build a journal record");
+    rc = etx_journal_append(h->env->journal, rec, true, err);
+    json_decref(rec);
+    etx_eventlog_emit(h->env->log, h->host->name, "probe", NULL, "found %s: %s",
+                      sha[0] != '\0' ? sha : "no target",
+                      etx_hoststate_name(h->state));
+    return rc;
+}
+
+/*
+ * Resume: what the probe found becomes the host's state, and a "probe"
+ * record says so. The new artifact's digest on the target means swapped;
+ * otherwise a host the journal saw swapped and now on the old file is
+ * half-way through its rollback; any other host starts again from pending.
+ */
+static int
+resume_found(struct etx_hostrun *h, const Etxroll__Result *res,
+             struct etx_error *err)
+{
+    const char *sha =
+        res->before != NULL && res->before->exists ? res->before->sha256 : "";
+
+    h->found_new = strcmp(sha, h->env->sha256) == 0;
+    if (h->found_new)
+        hostrun_set_state(h, ETX_HOST_SWAPPED);
+    else if (h->rb_resume && h->reached_swapped)
+        hostrun_set_state(h, ETX_HOST_ROLLING_BACK);
+    else
+        hostrun_set_state(h, ETX_HOST_PENDING);
+    return probe_record(h, sha, err);
+}
+
 static void
 step_ok(struct etx_hostrun *h, const Etxroll__Result *res)
 {
@@ -253,6 +320,11 @@ step_ok(struct etx_hostrun *h, const Etxroll__Result *res)
     if (h->step != HR_STEP_PROBE) {
         advance(h, done_state(h));
         if (note(h, "outcome", NULL, NULL, &jerr) != ETX_OK) {
+            fail_host(h, &jerr, NULL);
+            return;
+        }
+    } else if (h->env->resume) {
+        if (resume_found(h, res, &jerr) != ETX_OK) {
             fail_host(h, &jerr, NULL);
             return;
         }
@@ -458,19 +530,27 @@ begin(struct etx_hostrun *h, enum hostrun_step first)
 void
 etx_hostrun_start(struct etx_hostrun *h)
 {
+    h->rb_resume = false;
     begin(h, HR_STEP_PROBE);
 }
 
 void
 etx_hostrun_rollback(struct etx_hostrun *h)
 {
-    begin(h, HR_STEP_ROLLBACK);
+    h->rb_resume = h->env->resume;
+    begin(h, h->rb_resume ? HR_STEP_PROBE : HR_STEP_ROLLBACK);
+}
+
+void
+etx_hostrun_mark_swapped(struct etx_hostrun *h)
+{
+    h->reached_swapped = true;
 }
 
 void
 etx_hostrun_halt(struct etx_hostrun *h)
 {
-    if (!h->running || is_rollback_step(h->step))
+    if (!h->running || h->rb_resume || is_rollback_step(h->step))
         return;
     h->halting = true;
     if (h->wait == HR_WAIT_BACKOFF) {

@@ -39,6 +39,7 @@ struct etx_hostrun_env {
     uint64_t size;      /* the artifact file's size (path artifacts) */
     etx_backoff_rand_fn rnd;
     void *rnd_arg;
+    bool resume; /* resuming a crashed run: probe, record, clean up first */
 };
 
 /* The host came to rest: healthy, failed, halted between steps, or at the
@@ -58,8 +59,21 @@ struct etx_hostrun *etx_hostrun_new(const struct etx_hostrun_env *env,
 /* Drive the host forward from pending; 'cb' when it rests. */
 void etx_hostrun_start(struct etx_hostrun *h);
 
-/* Put a host that reached swapped back; 'cb' when it rests. */
+/*
+ * Put a host that reached swapped back; 'cb' when it rests. With
+ * env->resume the host is probed first: the new artifact in place is put
+ * back; the old one already in place (a rollback cut short) is only
+ * restarted and checked; a host never swapped is left alone.
+ *
+ * Forward with env->resume, the probe decides as well: the new artifact
+ * in place goes on with restart and check, anything else with stage.
+ * Either way a "probe" record states what was found, and stale temps are
+ * removed (CleanupRequest) before any step that changes the host.
+ */
 void etx_hostrun_rollback(struct etx_hostrun *h);
+
+/* Resume: the journal says h reached swapped in the crashed run. */
+void etx_hostrun_mark_swapped(struct etx_hostrun *h);
 
 /*
  * Stop at the end of the current step (a backoff wait ends at once); 'cb'

@@ -17,6 +17,7 @@
 enum hostrun_step {
     HR_STEP_NONE = 0,
     HR_STEP_PROBE,      /* read-only: the target as it is */
+    HR_STEP_CLEANUP,    /* resume only: remove a dead run's stale temps */
     HR_STEP_STAGE,      /* StageBegin/Chunk/End or PullRequest */
     HR_STEP_VERIFY,     /* the staged file's digest */
     HR_STEP_SWAP,       /* publish it over the target */
@@ -49,6 +50,8 @@ struct etx_hostrun {
     enum hostrun_step step;
     enum hostrun_wait wait;
     bool running, halting, reached_swapped, closing;
+    bool rb_resume; /* resume: probe first, then put back what needs it */
+    bool found_new; /* resume: the probe found the new artifact in place */
     unsigned failed_tries; /* failures of the current step */
     unsigned tries;        /* every try of every step */
     uint64_t waited_ms;    /* backoff waited in the current step */

@@ -22,6 +22,7 @@
 static const char *const step_names[] = {
     [HR_STEP_NONE] = "none",
     [HR_STEP_PROBE] = "probe",
+    [HR_STEP_CLEANUP] = "cleanup",
     [HR_STEP_STAGE] = "stage",
     [HR_STEP_VERIFY] = "verify",
     [HR_STEP_SWAP] = "swap",
@@ -185,6 +186,21 @@ send_rollback(struct etx_hostrun *h, struct etx_error *err)
 }
 
 static int
+send_cleanup(struct etx_hostrun *h, struct etx_error *err)
+{
+    Etxroll__Envelope env = ETXROLL__ENVELOPE__INIT;
+    Etxroll__CleanupRequest r = ETXROLL__CLEANUP_REQUEST__INIT;
+    Etxroll__Target t = ETXROLL__TARGET__INIT;
+
+    fill_target(h, &t);
+    r.target = &t;
+    r.older_than_s = 0; /* a temp nobody holds open is a dead run's */
+    env.body_case = ETXROLL__ENVELOPE__BODY_CLEANUP;
+    env.cleanup = &r;
+    return request(h, &env, err);
+}
+
+static int
 send_pull(struct etx_hostrun *h, struct etx_error *err)
 {
     Etxroll__Envelope env = ETXROLL__ENVELOPE__INIT;
@@ -307,6 +323,8 @@ etx_hostrun__send(struct etx_hostrun *h, struct etx_error *err)
     switch (h->step) {
     case HR_STEP_PROBE:
         return send_probe(h, err);
+    case HR_STEP_CLEANUP:
+        return send_cleanup(h, err);
     case HR_STEP_STAGE:
         if (h->env->inv->artifact.url != NULL)
             return send_pull(h, err);

@@ -15,6 +15,7 @@
 #include "coordinator/plantable.h"
 #include "coordinator/rollcli.h"
 #include "coordinator/probe.h"
+#include "coordinator/resume.h"
 #include "proto/units.h"
 #include "proto/psk.h"
 
@@ -41,6 +42,8 @@ static int cmd_continue(int argc, char **argv);
 static int cmd_abort(int argc, char **argv);
 static int cmd_lock(int argc, char **argv);
 static int cmd_unlock(int argc, char **argv);
+static int cmd_resume(int argc, char **argv);
+static int cmd_rollback(int argc, char **argv);
 
 #define STATE_OPTS                                                             \
     "  --state-dir DIR   the state directory (default: docs/journal.md)\n"    \
@@ -53,26 +56,40 @@ static const struct etx_cmd cmds[] = {
      "prints a one-line summary. Errors are printed as FILE:LINE:COL: ...\n"
      "Exit 0 when valid, 2 when not.\n",
      cmd_validate},
-    {"plan", "plan FILE --offline [--json] [-o PLAN.json]",
-     "show what a rollout would do, without touching any host",
+    {"plan", "plan FILE [--offline] [--json] [-o PLAN.json] [--timeout DUR]",
+     "show what a rollout would do, changing nothing",
      "Plans a rollout of the inventory FILE: the artifact's SHA-256, the\n"
      "batches in order with their hosts, each host's steps, the failure\n"
      "policy, and a plan id (SHA-256 of the plan's canonical JSON).\n"
+     "Without --offline it first probes every host's agent, read-only and\n"
+     "all at once: each host's current target digest, and hazards (target\n"
+     "on a network file system or a mount point, free space under twice\n"
+     "the artifact, processes executing the target, hosts that look like\n"
+     "they share storage without a storage group, unreachable hosts).\n"
+     "The id then covers the hosts' current state: `etxroll apply\n"
+     "PLAN.json` refuses the plan when it changed. docs/plan.md.\n"
      "\n"
-     "  --offline      contact no host (required for now: probing hosts\n"
-     "                 needs the agent protocol, which is not built yet)\n"
+     "  --offline      contact no host (current state \"not probed\")\n"
      "  --json         print the plan as one JSON object instead of a table\n"
      "  -o, --output PLAN.json\n"
      "                 also save the plan document there (written whole,\n"
      "                 atomically)\n"
+     "  --timeout DUR  give up on hosts not answered after DUR (default 15s)\n"
      "\n"
      "Exit 0 on success, 2 for a bad inventory or artifact, 1 when the\n"
-     "plan cannot be written.\n",
+     "plan cannot be written or a host did not answer (the plan is still\n"
+     "printed and saved, with an \"unreachable\" hazard).\n",
      cmd_plan},
     {"apply",
-     "apply FILE [--state-dir DIR] [--log-json FILE] [-m MSG]\n"
+     "apply FILE|PLAN.json [--state-dir DIR] [--log-json FILE] [-m MSG]\n"
      "              [--expect-plan-id ID]",
-     "run a rollout of an inventory",
+     "run a rollout of an inventory or of a saved plan",
+     "Given a saved plan (`etxroll plan -o PLAN.json`), checks that the\n"
+     "file still has its own id, plans its inventory (meta.inventory)\n"
+     "again, probing the hosts if the plan was probed, and refuses with\n"
+     "exit 4, naming what changed (artifact, batches, hosts.NAME.current,\n"
+     "...), unless the new plan is the same; then runs it as below.\n"
+     "\n"
      "Plans the inventory FILE (as `plan --offline` does), takes the fleet\n"
      "lock, and drives every host through stage, verify, swap, restart and\n"
      "health check, batch by batch, over the agent carrier (TLS with the\n"
@@ -90,11 +107,32 @@ static const struct etx_cmd cmds[] = {
      "Exit 0 done; 1 halted or rolled back, or the fleet lock is held (the\n"
      "message names the holder); 2 usage or inventory error (ssh hosts:\n"
      "the ssh carrier is not built yet); 3 rollback incomplete; 4 the plan\n"
-     "id differs from --expect-plan-id.\n",
+     "id differs from --expect-plan-id, or the saved plan no longer\n"
+     "matches (or was edited).\n",
      cmd_apply},
-    {"resume", "resume ID", "finish or roll back an interrupted rollout",
-     NULL, NULL},
-    {"rollback", "rollback ID", "put back a completed rollout", NULL, NULL},
+    {"resume", "resume ID [--state-dir DIR] [--log-json FILE]",
+     "finish or roll back an interrupted rollout",
+     "Go on with a rollout whose coordinator died (kill -9, a crash, a\n"
+     "reboot). The journal is re-read; the fleet lock is taken over only\n"
+     "from this rollout's own dead coordinator on this host (else refused,\n"
+     "naming the holder); the inventory and artifact recorded at the start\n"
+     "are reloaded (exit 4 if they changed); every host is probed (the\n"
+     "target's SHA-256 says whether it was swapped) and its stale temps are\n"
+     "removed. A running rollout is finished: unswapped hosts go on from\n"
+     "stage, swapped ones restart and are checked. A halting or rolling-\n"
+     "back one is rolled back: every host that reached swapped is put back,\n"
+     "newest batch first. Exit codes as apply.\n",
+     cmd_resume},
+    {"rollback", "rollback ID [--state-dir DIR] [--log-json FILE]",
+     "put back a completed rollout",
+     "Put back every host that a rollout which ended done swapped: each is\n"
+     "probed, put back (the kept previous version), restarted and checked,\n"
+     "newest batch first, in the same batch sizes. Journaled in the same\n"
+     "journal (rollout resume, rollout rollback, the hosts' records, a new\n"
+     "rollout end). Exit 0 when every host is back, 1 when the lock is\n"
+     "held, 2 when the rollout did not end done, 3 when a host could not\n"
+     "be put back, 4 when the inventory or artifact changed.\n",
+     cmd_rollback},
     {"status", "status [ID] [--state-dir DIR] [--fleet NAME]",
      "show a rollout's state (the newest by default)",
      "Folds the rollout's journal: its status (running, halting,\n"
@@ -327,6 +365,7 @@ struct plan_args {
     const char *output;
     bool offline;
     bool json;
+    uint64_t timeout_ms;
 };
 
 static int
@@ -336,8 +375,10 @@ parse_plan_args(int argc, char **argv, struct plan_args *a)
         {"offline", no_argument, NULL, 'O'},
         {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'},
+        {"timeout", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
+    const char *why = NULL;
     int c;
 
     optind = 1;
@@ -349,15 +390,16 @@ parse_plan_args(int argc, char **argv, struct plan_args *a)
             a->json = true;
         else if (c == 'o')
             a->output = optarg;
-        else
+        else if (c != 't')
             return usage_error("plan", "unknown option or missing value");
+        else if (etx_units_duration(optarg, &a->timeout_ms, &why) != ETX_OK ||
+                 a->timeout_ms == 0)
+            return usage_error("plan", "--timeout expects a duration such "
+                                       "as 10s");
     }
     if (optind != argc - 1)
         return usage_error("plan", "expects exactly one inventory FILE");
     a->file = argv[optind];
-    if (!a->offline)
-        return usage_error("plan", "probing hosts is not built yet; "
-                                   "use --offline");
     return EXIT_DONE;
 }
 
@@ -388,6 +430,19 @@ emit_plan(const struct etx_plan *p, const struct plan_args *a)
     return EXIT_DONE;
 }
 
+/* Hosts the probe could not reach (hazards of kind "unreachable"). */
+static size_t
+unreachable(const json_t *doc)
+{
+    const json_t *h;
+    size_t i, n = 0;
+
+    json_array_foreach(json_object_get(doc, "hazards"), i, h)
+        n += strcmp(json_string_value(json_object_get(h, "kind")),
+                    "unreachable") == 0;
+    return n;
+}
+
 static int
 cmd_plan(int argc, char **argv)
 {
@@ -402,12 +457,15 @@ cmd_plan(int argc, char **argv)
     if (rc != EXIT_DONE)
         return rc;
     po.offline = a.offline;
+    po.timeout_ms = a.timeout_ms;
     if (etx_inventory_load(a.file, &inv, &err) != ETX_OK)
         return report(&err);
     if (etx_plan_build(inv, &po, &p, &err) != ETX_OK)
         rc = report(&err);
     else
         rc = emit_plan(p, &a);
+    if (rc == EXIT_DONE && unreachable(etx_plan_json(p)) > 0)
+        rc = EXIT_HALTED;
     etx_plan_free(p);
     etx_inventory_free(inv);
     return rc;
@@ -441,7 +499,8 @@ cmd_apply(int argc, char **argv)
             return usage_error("apply", "unknown option or missing value");
     }
     if (optind != argc - 1)
-        return usage_error("apply", "expects exactly one inventory FILE");
+        return usage_error("apply", "expects exactly one inventory FILE or "
+                                    "PLAN.json");
     a.inventory = argv[optind];
     return etx_apply_run(&a);
 }
@@ -528,6 +587,46 @@ cmd_unlock(int argc, char **argv)
     int rc = parse_rollcli("unlock", argc, argv, 1, &o);
 
     return rc != EXIT_DONE ? rc : etx_rollcli_unlock(&o);
+}
+
+static int
+cmd_resume_like(const char *cmd, bool rollback, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"log-json", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    struct etx_resume_opts a = {0};
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 's')
+            a.state_dir = optarg;
+        else if (c == 'l')
+            a.log_json = optarg;
+        else
+            return usage_error(cmd, "unknown option or missing value");
+    }
+    if (optind != argc - 1)
+        return usage_error(cmd, "expects exactly one rollout ID");
+    a.id = argv[optind];
+    a.rollback = rollback;
+    return etx_resume_run(&a);
+}
+
+static int
+cmd_resume(int argc, char **argv)
+{
+    return cmd_resume_like("resume", false, argc, argv);
+}
+
+static int
+cmd_rollback(int argc, char **argv)
+{
+    return cmd_resume_like("rollback", true, argc, argv);
 }
 
 static const struct etx_cmd *

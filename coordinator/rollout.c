@@ -137,10 +137,17 @@ gate_wait(struct etx_rollout *r)
                    ETX_ROLLOUT_GATE_POLL_MS);
 }
 
+/* Resume: the current batch passed its bake and gate in the crashed run. */
+static bool
+passed_before(const struct etx_rollout *r)
+{
+    return r->o->resume != NULL && r->batch < r->o->resume->batches_done;
+}
+
 static void
 bake_done(struct etx_rollout *r)
 {
-    bool last = r->batch + 1 >= r->o->bp->n_batches;
+    bool last = r->batch + 1 >= r->o->bp->n_batches || passed_before(r);
 
     record(r, json_pack("{ss ss si}", "kind", "batch", "event", "done", "batch",
                         (int)r->batch + 1));
@@ -165,7 +172,7 @@ check_batch(struct etx_rollout *r)
         after_halt(r);
         return;
     }
-    if (bake == 0) {
+    if (bake == 0 || passed_before(r)) {
         bake_done(r);
         return;
     }
@@ -227,7 +234,8 @@ rb_next(struct etx_rollout *r)
             return;
     }
     for (i = 0; i < r->n; i++)
-        if (etx_hostrun_state(r->hosts[i]) == ETX_HOST_ROLLBACK_FAILED) {
+        if (etx_hostrun_state(r->hosts[i]) == ETX_HOST_ROLLBACK_FAILED ||
+            (r->o->resume != NULL && r->o->resume->rollback_failed)) {
             end(r, ETX_ROLLOUT_ROLLBACK_INCOMPLETE);
             return;
         }
@@ -369,9 +377,33 @@ start_record(const struct etx_rollout *r)
     for (i = 0; names != NULL && i < r->n; i++)
         json_array_append_new(names,
                               json_string(etx_hostrun_name(r->hosts[i])));
-    return json_pack("{ss ss ss ss si so}", "kind", "rollout", "event", "start",
-                     "fleet", r->o->inv->fleet, "plan_id", r->o->plan_id,
-                     "batches", (int)r->o->bp->n_batches, "hosts", names);
+    return json_pack("{ss ss ss ss si so ss ss*}", "kind", "rollout", "event",
+                     "start", "fleet", r->o->inv->fleet, "plan_id",
+                     r->o->plan_id, "batches", (int)r->o->bp->n_batches,
+                     "hosts", names, "sha256", r->o->sha256, "inventory",
+                     r->o->inventory_path);
+}
+
+/* Resume: the journal's hosts that reached swapped; then go on or back. */
+static void
+resume_go(struct etx_rollout *r)
+{
+    const struct etx_rollout_resume *rs = r->o->resume;
+    size_t i;
+
+    for (i = 0; i < r->n; i++)
+        if (rs->swapped[i])
+            etx_hostrun_mark_swapped(r->hosts[i]);
+    if (!rs->rollback) {
+        start_batch(r, 0);
+        return;
+    }
+    r->batch = rs->batch > 0 ? rs->batch - 1 : 0;
+    r->halted = true;
+    r->phase = PH_ROLLBACK;
+    record(r, json_pack("{ss ss}", "kind", "rollout", "event", "rollback"));
+    r->rb_batch = (long)r->batch;
+    rb_next(r);
 }
 
 int
@@ -392,10 +424,13 @@ etx_rollout_run(const struct etx_rollout_opts *o, FILE *summary,
                                       .log = o->log,
                                       .sha256 = o->sha256,
                                       .size = o->size,
-                                      .rnd = rand64};
+                                      .rnd = rand64,
+                                      .resume = o->resume != NULL};
     if (make_hosts(r, err) != ETX_OK)
         goto out;
-    rec = start_record(r);
+    rec = o->resume != NULL
+              ? json_pack("{ss ss}", "kind", "rollout", "event", "resume")
+              : start_record(r);
     rc = rec == NULL ? etx_error_sys(err, ENOMEM, ETX_CTX_FILE, "journal", NULL,
                                      "cannot build the start record")
                      : etx_journal_append(o->journal, rec, true, err);
@@ -406,6 +441,8 @@ etx_rollout_run(const struct etx_rollout_opts *o, FILE *summary,
     etx_rollout__handles_start(r);
     if (o->bp->n_batches == 0)
         end(r, ETX_ROLLOUT_DONE);
+    else if (o->resume != NULL)
+        resume_go(r);
     else
         start_batch(r, 0);
     uv_run(o->loop, UV_RUN_DEFAULT);

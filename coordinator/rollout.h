@@ -16,6 +16,8 @@
 #ifndef ETX_COORDINATOR_ROLLOUT_H
 #define ETX_COORDINATOR_ROLLOUT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -38,6 +40,19 @@ enum etx_rollout_result {
     ETX_ROLLOUT_ROLLBACK_INCOMPLETE, /* a host could not be put back */
 };
 
+/*
+ * Going on with a crashed run (coordinator/resume.h): the hosts are
+ * probed first (coordinator/hostrun.h, env->resume), and a "rollout
+ * resume" record replaces the start record.
+ */
+struct etx_rollout_resume {
+    bool rollback;        /* put back every host that reached swapped */
+    size_t batch;         /* last batch started, from 1; 0: none */
+    size_t batches_done;  /* batches 1..n passed: no bake, no gate again */
+    const bool *swapped;  /* per host in rollout order: reached swapped */
+    bool rollback_failed; /* a host's rollback already failed for good */
+};
+
 /* Everything borrowed; it must outlive etx_rollout_run(). */
 struct etx_rollout_opts {
     uv_loop_t *loop; /* no other handles on it */
@@ -50,6 +65,8 @@ struct etx_rollout_opts {
     uint64_t size;              /* its size in bytes (path artifacts) */
     const struct etx_psk *psks; /* one per inventory host (inv->hosts) */
     const char *control_path;   /* the gate's control file */
+    const char *inventory_path; /* recorded in the start record (resume) */
+    const struct etx_rollout_resume *resume; /* NULL: a new rollout */
 };
 
 /*

@@ -37,6 +37,7 @@ struct etx_rollout {
     uv_timer_t timer; /* bake, pause, gate polls */
     uv_timer_t tick;  /* the progress line on a terminal */
     uv_signal_t sigint, sigterm;
+    uv_signal_t sigpipe; /* caught: a lost agent is EPIPE, not death */
     uint64_t started_ms;
 };
 

@@ -52,6 +52,14 @@ signal_cb(uv_signal_t *s, int signum)
                                           : "terminated (SIGTERM)");
 }
 
+/* A write to an agent that died: the write fails with EPIPE instead. */
+static void
+sigpipe_cb(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+}
+
 static void
 tick_cb(uv_timer_t *t)
 {
@@ -92,6 +100,8 @@ etx_rollout__handles_start(struct etx_rollout *r)
     r->sigint.data = r->sigterm.data = r;
     uv_signal_start(&r->sigint, signal_cb, SIGINT);
     uv_signal_start(&r->sigterm, signal_cb, SIGTERM);
+    uv_signal_init(loop, &r->sigpipe);
+    uv_signal_start(&r->sigpipe, sigpipe_cb, SIGPIPE);
     if (etx_eventlog_is_tty(r->o->log))
         uv_timer_start(&r->tick, tick_cb, TICK_MS, TICK_MS);
 }
@@ -105,6 +115,7 @@ etx_rollout__stop(struct etx_rollout *r)
     uv_close((uv_handle_t *)&r->tick, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->sigpipe, NULL);
     for (i = 0; i < r->n; i++) {
         etx_hostrun_close(r->hosts[i]);
         r->hosts[i] = NULL;

@@ -4,3 +4,11 @@ add_test(NAME test_rollout
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_rollout.sh
         ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_rollout PROPERTIES TIMEOUT 240)
+add_test(NAME test_plans COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_plans.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+
+# etxroll resume after kill -9 at many points, agents killed while staging
+# (tests/integration/test_resume.sh).
+add_test(NAME test_resume
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_resume.sh
+        ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_resume PROPERTIES TIMEOUT 300)

@@ -82,11 +82,19 @@ check "plan -o leaves no temp file" [ "$(ls "$work" | grep -c etxroll-tmp)" -eq 
 run "$etxroll" plan "$src/inventory-examples/canary.yml" --offline -o "$work/nodir/plan.json"
 check "plan -o into a missing directory exits 1" [ "$rc" -eq 1 ]
 
+# Probing: the example's key file does not exist, so no host is contacted
+# and every host is an "unreachable" hazard: the plan prints, exit 1.
 run "$etxroll" plan "$src/inventory-examples/canary.yml"
-check "plan without --offline is refused with exit 2" [ "$rc" -eq 2 ]
-check "plan without --offline says why" grep -q 'not built yet' <<<"$err"
+check "plan without --offline, no host reachable, exits 1" [ "$rc" -eq 1 ]
+check "plan without --offline lists unreachable hazards" grep -q 'HAZARD unreachable' <<<"$out"
 run "$etxroll" apply "$src/inventory-examples/canary.yml"
 check "apply (not built) is refused with exit 2" [ "$rc" -eq 2 ]
+run "$etxroll" apply "$src/inventory-examples/blue-green.yml" --state-dir "$work/state"
+check "apply of a blue-green inventory is refused with exit 2" [ "$rc" -eq 2 ]
+check "apply says blue-green is not built yet" grep -q 'blue-green cutovers are not built yet' <<<"$err"
+run "$etxroll" apply "$src/inventory-examples/shared-storage.yml" --state-dir "$work/state"
+check "apply of a shared-storage inventory is refused with exit 2" [ "$rc" -eq 2 ]
+check "apply says shared storage is not built yet" grep -q 'shared-storage rollouts are not built yet' <<<"$err"
 run "$etxroll" frobnicate
 check "unknown command exits 2" [ "$rc" -eq 2 ]
 run "$etxroll" --help

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# etxroll resume against a real local fleet of 4 agents on 127.0.0.1
+# (scripts/demo-fleet.sh), each with the demo service v1 running.
+#   5  crash safety: the coordinator is killed with SIGKILL as soon as its
+#      journal holds the Nth record of a kind (intent/outcome of stage,
+#      verify, swap, restart, check, batch start/done, gate wait, halt,
+#      rollback, a rollback intent); `etxroll resume ID` then finishes
+#      (v2, exit 0) or rolls back (v3, exit 1); every host is wholly v1 or
+#      wholly v2 (target digest and the answering service agree), no
+#      `.etxroll.` temp is left under the roots, no lock is left
+#   rollback ID puts back a rollout that ended done: exit 0, wholly v1
+#   6  the agent of the canary is killed (SIGKILL) while it stages a
+#      24 MiB artifact: the target stays byte-identical v1; restarted
+#      within the retry budget the host is retried and ends on v2 (exit
+#      0); not restarted, the host fails and the rollout halts (exit 1)
+# The test watches the journal from outside: no test hook in etxroll.
+# Usage: test_resume.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$1
+src=$2
+etxroll=$build/etxroll
+svc=$build/tests/agent-daemon
+work=$(mktemp -d /tmp/etxroll-resume.XXXXXX)
+n=4
+export ETX_BUILD=$build
+export ETX_AGENT_BASE=$((20000 + (RANDOM % 400) * 20))
+export ETX_SERVICE_BASE=$((ETX_AGENT_BASE + 10))
+fleet() { bash "$src/scripts/demo-fleet.sh" "$@" >/dev/null; }
+trap 'fleet stop "$work/fleet"; [ -n "${ETX_KEEP:-}" ] || rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+check() { # check NAME COMMAND...
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $name"
+    fi
+}
+
+inventory() { # inventory FILE ARTIFACT BATCH-EXTRA RETRY
+    local i
+    {
+        echo "version: 1"
+        echo "fleet: rtest"
+        echo "defaults: {transport: {kind: agent, key_file: $work/fleet/demo.key}}"
+        echo "hosts:"
+        for i in $(seq 1 $n); do
+            echo "  h$i: {address: 127.0.0.1, transport: {port: $((ETX_AGENT_BASE + i))}, vars: {root: $work/fleet/host$i, port: \"$((ETX_SERVICE_BASE + i))\"}}"
+        done
+        echo "artifact: {path: $2}"
+        echo "target: {path: \"\${root}/app/bin/app\", strategy: rename, mode: \"0755\"}"
+        echo "restart: {command: [\"\${root}/restart.sh\"], timeout: 10s}"
+        echo "health:"
+        echo "  http: {url: \"http://127.0.0.1:\${port}/\", status: 200, body_contains: version}"
+        echo "  interval: 200ms"
+        echo "  timeout: 1s"
+        echo "  consecutive: 2"
+        echo "  deadline: 3s"
+        echo "batches: {sizes: [1, 2, 1], bake: 500ms$3}"
+        echo "max_failures: 0"
+        echo "retry: $4"
+        echo "on_failure: rollback"
+    } >"$1"
+}
+
+# Service processes started from this run's roots that the pid files no
+# longer name (two restarts that overlapped: the killed coordinator's,
+# still run by the agent, and the resume's), killed by pid.
+kill_strays() {
+    local e p
+    for e in /proc/[0-9]*/exe; do
+        p=${e#/proc/}
+        p=${p%/exe}
+        case $(readlink "$e" 2>/dev/null) in
+        "$work"/fleet/*) kill "$p" 2>/dev/null ;;
+        esac
+    done
+}
+
+fresh_fleet() {
+    fleet stop "$work/fleet"
+    kill_strays
+    rm -rf "$work/fleet" "$work/state"
+    fleet start $n "$work/fleet"
+}
+
+journal() { ls "$work"/state/rtest/rollouts/*.jsonl 2>/dev/null | head -1; }
+
+# wait_record PATTERN COUNT PID: until the journal has COUNT lines matching
+# PATTERN (grep -E), or PID ended. True when the count was reached.
+wait_record() {
+    local j
+    for _ in $(seq 1 600); do
+        j=$(journal)
+        if [ -n "$j" ] && [ "$(grep -cE "$1" "$j")" -ge "$2" ]; then
+            return 0
+        fi
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.02
+    done
+    return 1
+}
+
+wholly() { # wholly VERSION-FILE VERSION I: target and service agree
+    cmp -s "$1" "$work/fleet/host$3/app/bin/app" &&
+        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + $3))/" |
+        grep -q "version $2"
+}
+
+all_on() { # all_on VERSION-FILE VERSION
+    local i
+    for i in $(seq 1 $n); do
+        wholly "$1" "$2" "$i" || return 1
+    done
+}
+
+no_temps() { [ -z "$(find "$work/fleet" -name '*.etxroll.*' -print -quit)" ]; }
+no_lock() { [ ! -e "$work/state/rtest/lock.json" ]; }
+
+# crash NAME INVENTORY PATTERN COUNT WANT-RC: kill -9 apply at the record,
+# resume, check the outcome.
+crash() {
+    local name=$1 inv=$2 pat=$3 count=$4 want=$5 pid id rc gate=""
+    fresh_fleet
+    "$etxroll" apply "$inv" --state-dir "$work/state" >"$work/$name.apply" 2>&1 &
+    pid=$!
+    wait_record "$pat" "$count" "$pid"
+    check "5 $name: apply was killed at the record" kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    id=$(basename "$(journal)" .jsonl)
+    if grep -q '"kind":"gate","event":"wait"' "$(journal)"; then
+        gate=1
+    fi
+    "$etxroll" resume "$id" --state-dir "$work/state" >"$work/$name.resume" 2>&1 &
+    pid=$!
+    if [ -n "$gate" ]; then
+        wait_record '"kind":"gate","event":"wait"' 2 "$pid"
+        "$etxroll" continue "$id" --state-dir "$work/state" >/dev/null
+    fi
+    wait "$pid"
+    rc=$?
+    check "5 $name: resume exits $want (got $rc)" [ "$rc" -eq "$want" ]
+    if [ "$want" -eq 0 ]; then
+        check "5 $name: every host wholly v2" all_on "$work/v2" 2
+    else
+        check "5 $name: every host wholly v1" all_on "$work/v1" 1
+    fi
+    check "5 $name: no temp file left" no_temps
+    check "5 $name: the lock is released" no_lock
+    check "5 $name: the journal records the resume" \
+        grep -q '"kind":"rollout","event":"resume"' "$(journal)"
+    "$etxroll" status "$id" --state-dir "$work/state" >"$work/$name.status" 2>&1
+    check "5 $name: status reads the resumed journal" [ $? -eq 0 ]
+}
+
+cp "$svc/etx_demo_service_v1" "$work/v1"
+cp "$svc/etx_demo_service_v2" "$work/v2"
+cp "$svc/etx_demo_service_v3" "$work/v3"
+retry="{attempts: 3, first: 100ms, multiplier: 2, cap: 1s, jitter: full}"
+inventory "$work/v2.yml" "$work/v2" "" "$retry"
+inventory "$work/v3.yml" "$work/v3" "" "$retry"
+inventory "$work/gate.yml" "$work/v2" ", gate_after: [1]" "$retry"
+
+I='"kind":"intent"'
+O='"kind":"outcome"'
+# --- 5: kill -9 after each kind of record --------------------------------
+crash stage-intent "$work/v2.yml" "$I.*\"step\":\"stage\"" 1 0
+crash stage-outcome "$work/v2.yml" "$O.*\"step\":\"stage\"" 1 0
+crash verify-outcome "$work/v2.yml" "$O.*\"step\":\"verify\"" 2 0
+crash swap-intent "$work/v2.yml" "$I.*\"step\":\"swap\"" 2 0
+crash swap-outcome "$work/v2.yml" "$O.*\"step\":\"swap\"" 1 0
+crash restart-intent "$work/v2.yml" "$I.*\"step\":\"restart\"" 2 0
+crash restart-outcome "$work/v2.yml" "$O.*\"step\":\"restart\"" 1 0
+crash check-intent "$work/v2.yml" "$I.*\"step\":\"check\"" 3 0
+crash batch-start "$work/v2.yml" '"kind":"batch","event":"start"' 2 0
+crash batch-done "$work/v2.yml" '"kind":"batch","event":"done"' 1 0
+crash gate-wait "$work/gate.yml" '"kind":"gate","event":"wait"' 1 0
+crash halt "$work/v3.yml" '"kind":"rollout","event":"halt"' 1 1
+crash rollback-start "$work/v3.yml" '"kind":"rollout","event":"rollback"' 1 1
+crash rollback-intent "$work/v3.yml" "$I.*\"step\":\"rollback\"" 1 1
+crash rollback-outcome "$work/v3.yml" "$O.*\"step\":\"rollback\"" 1 1
+
+# --- 5: the lock of a live coordinator is not taken over -----------------
+fresh_fleet
+"$etxroll" apply "$work/gate.yml" --state-dir "$work/state" >"$work/live.apply" 2>&1 &
+live=$!
+wait_record '"kind":"gate","event":"wait"' 1 "$live"
+id=$(basename "$(journal)" .jsonl)
+out=$("$etxroll" resume "$id" --state-dir "$work/state" 2>&1)
+rc=$?
+check "5 live: resume of a running rollout exits 1" [ "$rc" -eq 1 ]
+check "5 live: and names the holder's pid" grep -q "pid $live" <<<"$out"
+"$etxroll" abort "$id" --state-dir "$work/state" >/dev/null
+wait "$live"
+out=$("$etxroll" resume "$id" --state-dir "$work/state" 2>&1)
+check "5 ended: resume of an ended rollout exits 2" [ $? -eq 2 ]
+
+# --- rollback ID: put back a rollout that ended done -----------------------
+fresh_fleet
+"$etxroll" apply "$work/v2.yml" --state-dir "$work/state" >"$work/rb.apply" 2>&1
+check "rollback: the rollout ends done" [ $? -eq 0 ]
+id=$(basename "$(journal)" .jsonl)
+"$etxroll" rollback "$id" --state-dir "$work/state" >"$work/rb.out" 2>&1
+check "rollback: exits 0" [ $? -eq 0 ]
+check "rollback: every host wholly v1" all_on "$work/v1" 1
+check "rollback: the journal ends rolled_back" \
+    bash -c "tail -1 '$(journal)' | grep -q '\"result\":\"rolled_back\"'"
+check "rollback: no lock left" no_lock
+"$etxroll" rollback "$id" --state-dir "$work/state" >/dev/null 2>&1
+check "rollback: a second rollback exits 2" [ $? -eq 2 ]
+
+# --- 6: an agent killed while staging -------------------------------------
+head -c 25165824 /dev/urandom >>"$work/v2"
+big_retry="{attempts: 6, first: 500ms, multiplier: 2, cap: 2s, jitter: full}"
+inventory "$work/big.yml" "$work/v2" "" "$big_retry"
+inventory "$work/bigdead.yml" "$work/v2" "" "$retry"
+
+kill_staging_agent() { # kill_staging_agent APPLY-PID: true when caught
+    local d=$work/fleet/host1/app/bin
+    for _ in $(seq 1 1000); do
+        if [ -n "$(find "$d" -name '.app.etxroll.*' -print -quit)" ]; then
+            kill -9 "$(cat "$work/fleet/host1/agent.pid")"
+            return 0
+        fi
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.005
+    done
+    return 1
+}
+
+restart_agent() {
+    local d=$work/fleet/host1
+    rm -f "$d/agent.port"
+    setsid "$build/etxroll-agent" --config "$d/agent.yml" \
+        --port-file "$d/agent.port" </dev/null >>"$d/agent.log" 2>&1 &
+    echo $! >"$d/agent.pid"
+    for _ in $(seq 1 100); do
+        [ -s "$d/agent.port" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+fresh_fleet
+"$etxroll" apply "$work/big.yml" --state-dir "$work/state" >"$work/t6.out" 2>&1 &
+pid=$!
+check "6: the agent was killed while staging" kill_staging_agent "$pid"
+check "6: the live target is byte-identical v1" cmp -s "$work/v1" "$work/fleet/host1/app/bin/app"
+check "6: the agent comes back" restart_agent
+wait "$pid"
+rc=$?
+check "6: the host is retried and the rollout ends done (exit $rc)" [ "$rc" -eq 0 ]
+check "6: every host is wholly v2" all_on "$work/v2" 2
+check "6: the stage was retried" grep -q "retrying stage" "$work/t6.out"
+
+fresh_fleet
+"$etxroll" apply "$work/bigdead.yml" --state-dir "$work/state" >"$work/t6b.out" 2>&1 &
+pid=$!
+check "6b: the agent was killed while staging" kill_staging_agent "$pid"
+wait "$pid"
+rc=$?
+check "6b: the host fails and the rollout halts (exit $rc)" [ "$rc" -eq 1 ]
+check "6b: the live target is byte-identical v1" cmp -s "$work/v1" "$work/fleet/host1/app/bin/app"
+check "6b: no host is on v2" all_on "$work/v1" 1
+check "6b: the journal ends halted" grep -q '"result":"halted"' "$(journal)"
+
+echo "test_resume: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
