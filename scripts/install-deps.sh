@@ -9,7 +9,7 @@ packages=(
     libuv1-dev libyaml-dev libssh-dev libssl-dev
     libprotobuf-c-dev protobuf-c-compiler libjansson-dev
     libcurl4-openssl-dev libarchive-dev libcmocka-dev
-    libcap2-bin attr strace psmisc procps curl nginx-light
+    libcap2-bin attr strace psmisc procps curl nginx-light time
 )
 
 sudo_cmd=()
