@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -662,6 +663,9 @@ main(int argc, char **argv)
 {
     const struct etx_cmd *c;
 
+    /* A write to an agent that just died must be an EPIPE error for that
+     * host (probe, plan, apply), not the end of the coordinator. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;
