@@ -18,39 +18,16 @@
 set -u
 build=$1
 src=$2
-etxroll=$build/etxroll
-svc=$build/tests/agent-daemon
 work=$(mktemp -d /tmp/etxroll-resume.XXXXXX)
 n=4
-export ETX_BUILD=$build
-export ETX_AGENT_BASE=$((20000 + (RANDOM % 400) * 20))
-export ETX_SERVICE_BASE=$((ETX_AGENT_BASE + 10))
-fleet() { bash "$src/scripts/demo-fleet.sh" "$@" >/dev/null; }
-trap 'fleet stop "$work/fleet"; [ -n "${ETX_KEEP:-}" ] || rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $name"
-    fi
-}
+# shellcheck source=fleet_lib.sh
+. "$src/tests/integration/fleet_lib.sh"
 
 inventory() { # inventory FILE ARTIFACT BATCH-EXTRA RETRY
-    local i
     {
         echo "version: 1"
         echo "fleet: rtest"
-        echo "defaults: {transport: {kind: agent, key_file: $work/fleet/demo.key}}"
-        echo "hosts:"
-        for i in $(seq 1 $n); do
-            echo "  h$i: {address: 127.0.0.1, transport: {port: $((ETX_AGENT_BASE + i))}, vars: {root: $work/fleet/host$i, port: \"$((ETX_SERVICE_BASE + i))\"}}"
-        done
+        fleet_hosts_yaml
         echo "artifact: {path: $2}"
         echo "target: {path: \"\${root}/app/bin/app\", strategy: rename, mode: \"0755\"}"
         echo "restart: {command: [\"\${root}/restart.sh\"], timeout: 10s}"
