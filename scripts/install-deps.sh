@@ -10,6 +10,7 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler libjansson-dev
     libcurl4-openssl-dev libarchive-dev libcmocka-dev
     libcap2-bin attr strace psmisc procps curl nginx-light time
+    openssh-server openssh-client
 )
 
 sudo_cmd=()
