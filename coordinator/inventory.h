@@ -42,7 +42,11 @@ struct etx_inv_transport {
     char *known_hosts;   /* ssh: default ~/.ssh/known_hosts */
     enum etx_host_key_policy host_key;
     char *agent_path;    /* ssh: remote agent, default "etxroll-agent" */
+    char *agent_config;  /* ssh: remote agent config, default
+                          * "/etc/etxroll/agent.yml" */
     bool push_agent;     /* ssh: upload our agent when missing */
+    char *push_dir;      /* ssh: remote cache of pushed agents, default
+                          * ".cache/etxroll" (under the login's home) */
 };
 
 /*

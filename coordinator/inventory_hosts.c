@@ -237,6 +237,8 @@ transport_clear(struct etx_inv_transport *t)
     free(t->identity_file);
     free(t->known_hosts);
     free(t->agent_path);
+    free(t->agent_config);
+    free(t->push_dir);
     memset(t, 0, sizeof(*t));
 }
 
@@ -252,15 +254,19 @@ transport_reset(struct etx_inventory__ctx *c, struct etx_inv_transport *t,
     if (k == ETX_TRANSPORT_SSH) {
         t->known_hosts = strdup("~/.ssh/known_hosts");
         t->agent_path = strdup("etxroll-agent");
-        if (t->known_hosts == NULL || t->agent_path == NULL)
+        t->agent_config = strdup("/etc/etxroll/agent.yml");
+        t->push_dir = strdup(".cache/etxroll");
+        if (t->known_hosts == NULL || t->agent_path == NULL ||
+            t->agent_config == NULL || t->push_dir == NULL)
             return etx_inventory__no_memory(c);
     }
     return ETX_OK;
 }
 
 static const char *const transport_keys[] = {
-    "kind",        "port",     "key_file",   "user",       "identity_file",
-    "known_hosts", "host_key", "agent_path", "push_agent", NULL};
+    "kind",          "port",        "key_file", "user",
+    "identity_file", "known_hosts", "host_key", "agent_path",
+    "agent_config",  "push_agent",  "push_dir", NULL};
 
 /* Whether a transport key other than kind and port fits kind k. */
 static bool
@@ -305,6 +311,10 @@ set_transport_key(struct etx_inventory__ctx *c, struct etx_inv_transport *t,
         return etx_inventory__dup_word(c, v, k, &t->user);
     if (strcmp(k, "agent_path") == 0)
         return etx_inventory__dup_word(c, v, k, &t->agent_path);
+    if (strcmp(k, "agent_config") == 0)
+        return etx_inventory__dup_word(c, v, k, &t->agent_config);
+    if (strcmp(k, "push_dir") == 0)
+        return etx_inventory__dup_word(c, v, k, &t->push_dir);
     if (strcmp(k, "key_file") == 0)
         return etx_inventory__dup_path(c, v, k, &t->key_file);
     if (strcmp(k, "identity_file") == 0)
