@@ -148,6 +148,8 @@ make_ssl(struct etx_tls *t, enum etx_tls_role role)
         return ETX_ERR;
     }
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    /* An idle connection keeps no 16 KiB read and write buffers. */
+    SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
     SSL_set_app_data(t->ssl, t);
     if (role == ETX_TLS_CLIENT) {
         SSL_set_psk_use_session_callback(t->ssl, use_session_cb);
