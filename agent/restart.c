@@ -136,13 +136,18 @@ backoff_cb(uv_timer_t *t)
 
 /*
  * A transient ETXTBSY: wait and check again while the budget allows; past
- * it, a design conflict that names what kept colliding (MUST 11).
+ * it, a design conflict that names what kept colliding (MUST 11). A budget
+ * of one try leaves the retrying to the caller: the error stays transient.
  */
 static void
 retry_or_conflict(struct etx_restart *r, const struct etx_error *e)
 {
     uint64_t delay = 0;
 
+    if (r->retry.attempts <= 1) {
+        fail(r, e);
+        return;
+    }
     if (!etx_backoff_may_retry(&r->retry, r->res.attempts)) {
         etx_error_set(
             &r->res.err, ETX_CLASS_CONFLICT, e->sys_errno, "restart", e->where,

@@ -9,7 +9,10 @@
  *          ETXTBSY from starting the command, are transient: retried on a
  *          uv timer within the retry budget (default 5 attempts, 50 ms to
  *          1 s, full jitter); past it the error becomes ETX_CLASS_CONFLICT
- *          with the holders named;
+ *          with the holders named. A budget of one attempt reports the
+ *          first such error as it is (transient, writers in 'writers'), for
+ *          a caller that retries under its own policy (the agent's session:
+ *          the coordinator retries);
  * run      "/bin/systemctl restart UNIT", or the command's argv, run
  *          without a shell (agent/spawn.h) with a timeout; a non-zero exit,
  *          a signal or the timeout is an integrity error "service did not

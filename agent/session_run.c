@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/agentlog.h"
 #include "agent/config.h"
 #include "agent/health.h"
 #include "agent/pull.h"
@@ -43,6 +42,14 @@ copy_argv(struct etx_session_req *q, const Etxroll__Command *c)
 }
 
 /* ---- restart ---- */
+
+/*
+ * One try of the exec check and the start per request: a writer on the
+ * target or ETXTBSY is answered at once as transient, and the coordinator
+ * retries it under the inventory's retry policy, so that every try is in
+ * its journal and JSON log (docs/rollout.md).
+ */
+static const struct etx_backoff_policy restart_once = {.attempts = 1};
 
 static int
 restart_allowed(struct etx_session_req *q, const Etxroll__RestartRequest *r)
@@ -74,21 +81,6 @@ restart_allowed(struct etx_session_req *q, const Etxroll__RestartRequest *r)
         return ETX_ERR;
     }
     return copy_argv(q, c);
-}
-
-static void
-restart_retry(const struct etx_error *e, unsigned attempt, uint64_t delay_ms,
-              void *arg)
-{
-    struct etx_session_req *q = arg;
-    char line[1200];
-
-    etx_agentlog_write(
-        q->s->ctx.log, ETX_AGENTLOG_WARN, "restart.retry", q->s->peer,
-        json_pack("{ss si sI}", "target", q->path, "attempt", (int)attempt,
-                  "delay_ms", (json_int_t)delay_ms),
-        "restart attempt %u failed, retrying in %" PRIu64 " ms: %s", attempt,
-        delay_ms, etx_error_format(e, line, sizeof(line)));
 }
 
 static void
@@ -130,8 +122,8 @@ start_restart(struct etx_session_req *q, const struct etx_fileinfo *new_fi,
     if (spec.has_old_id)
         spec.old_id = etx_fileinfo_id(old_fi);
     spec.timeout_ms = r->timeout_ms;
-    spec.on_retry = restart_retry;
-    spec.retry_arg = q;
+    spec.confirm_ms = r->confirm_ms;
+    spec.retry = &restart_once;
     if (etx_restart_start(s->ctx.loop, &spec, restart_done, q, &s->restart,
                           &err) != ETX_OK) {
         etx_session__fail(q, &err, NULL);

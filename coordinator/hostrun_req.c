@@ -128,6 +128,7 @@ send_restart(struct etx_hostrun *h, struct etx_error *err)
     fill_target(h, &t);
     r.target = &t;
     r.timeout_ms = (uint32_t)rs->timeout_ms;
+    r.confirm_ms = (uint32_t)rs->confirm_ms; /* at most 1 h (inventory) */
     if (rs->kind == ETX_RESTART_UNIT) {
         r.how_case = ETXROLL__RESTART_REQUEST__HOW_UNIT;
         r.unit = h->host->restart_unit;

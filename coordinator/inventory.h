@@ -125,12 +125,20 @@ enum etx_restart_kind {
     ETX_RESTART_COMMAND,  /* argv, run without a shell */
 };
 
+/*
+ * restart.confirm: how long the agent waits, after the restart command,
+ * for a process executing the new inode (default and upper bound).
+ */
+#define ETX_INVENTORY_CONFIRM_MS     (10u * 1000)
+#define ETX_INVENTORY_CONFIRM_MAX_MS (60u * 60 * 1000)
+
 struct etx_inv_restart {
     enum etx_restart_kind kind;
     char *unit;
     size_t argc;
     char **argv;
     uint64_t timeout_ms; /* default 60 s */
+    uint64_t confirm_ms; /* default 10 s, at most 1 h */
 };
 
 struct etx_inv_health {

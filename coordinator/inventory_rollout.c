@@ -273,7 +273,27 @@ check_unit(struct etx_inventory__ctx *c, const struct etx_ydoc_node *n)
                                       n->str, NULL);
 }
 
-static const char *const restart_keys[] = {"unit", "command", "timeout", NULL};
+static const char *const restart_keys[] = {"unit", "command", "timeout",
+                                           "confirm", NULL};
+
+/* restart.confirm: a duration above 0, at most an hour (it goes as u32). */
+static int
+get_confirm(struct etx_inventory__ctx *c, const struct etx_ydoc_node *r)
+{
+    const struct etx_ydoc_node *n = etx_ydoc_get(r, "confirm");
+    uint64_t *ms = &c->inv->restart.confirm_ms;
+
+    if (n == NULL)
+        return ETX_OK;
+    if (etx_inventory__positive_duration(c, n, "confirm", ms) != ETX_OK)
+        return ETX_ERR;
+    if (*ms > ETX_INVENTORY_CONFIRM_MAX_MS)
+        return etx_ydoc_fail(c->err, n,
+                             "expected a duration of at most 1h for "
+                             "'confirm', found '%.64s'",
+                             n->str);
+    return ETX_OK;
+}
 
 int
 etx_inventory__parse_restart(struct etx_inventory__ctx *c)
@@ -285,6 +305,7 @@ etx_inventory__parse_restart(struct etx_inventory__ctx *c)
     struct etx_inv_restart *rs = &c->inv->restart;
 
     rs->timeout_ms = DEFAULT_TIMEOUT;
+    rs->confirm_ms = ETX_INVENTORY_CONFIRM_MS;
     if (r == NULL || r->kind == ETX_YDOC_NULL)
         return ETX_OK;
     if (etx_ydoc_check_keys(r, restart_keys, "restart", c->err) != ETX_OK)
@@ -310,7 +331,7 @@ etx_inventory__parse_restart(struct etx_inventory__ctx *c)
     if (n != NULL && etx_inventory__positive_duration(
                          c, n, "timeout", &rs->timeout_ms) != ETX_OK)
         return ETX_ERR;
-    return ETX_OK;
+    return get_confirm(c, r);
 }
 
 static const char *const http_keys[] = {"url", "status", "body_contains", NULL};

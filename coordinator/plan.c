@@ -84,21 +84,36 @@ target_json(const struct etx_inv_target *t)
                      (json_int_t)t->keep);
 }
 
+/*
+ * confirm_ms only when it is not the default, so that a plan made before
+ * restart.confirm existed, or without it, keeps its id.
+ */
 static json_t *
 restart_json(const struct etx_inv_restart *r)
 {
+    json_t *o = NULL;
+
     switch (r->kind) {
     case ETX_RESTART_UNIT:
-        return json_pack("{s:s, s:s, s:I}", "kind", "unit", "unit", r->unit,
-                         "timeout_ms", (json_int_t)r->timeout_ms);
+        o = json_pack("{s:s, s:s, s:I}", "kind", "unit", "unit", r->unit,
+                      "timeout_ms", (json_int_t)r->timeout_ms);
+        break;
     case ETX_RESTART_COMMAND:
-        return json_pack("{s:s, s:o, s:I}", "kind", "command", "command",
-                         argv_json(r->argv, r->argc), "timeout_ms",
-                         (json_int_t)r->timeout_ms);
+        o = json_pack("{s:s, s:o, s:I}", "kind", "command", "command",
+                      argv_json(r->argv, r->argc), "timeout_ms",
+                      (json_int_t)r->timeout_ms);
+        break;
     case ETX_RESTART_NONE:
     default:
         return json_pack("{s:s}", "kind", "none");
     }
+    if (o != NULL && r->confirm_ms != ETX_INVENTORY_CONFIRM_MS &&
+        json_object_set_new(o, "confirm_ms",
+                            json_integer((json_int_t)r->confirm_ms)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 static json_t *

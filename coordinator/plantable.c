@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "coordinator/inventory.h"
+
 static const char *
 str(const json_t *o, const char *key)
 {
@@ -99,19 +101,24 @@ print_command(const json_t *argv, FILE *out)
         fprintf(out, "%s%s", i > 0 ? " " : "", json_string_value(v));
 }
 
+/* A plan without confirm_ms has the default confirm (plan.c). */
 static void
 print_restart(const json_t *r, FILE *out)
 {
-    char d[32];
+    char d[32], c[32];
+    uint64_t confirm = num(r, "confirm_ms");
 
     etx_plantable_duration(num(r, "timeout_ms"), d, sizeof(d));
+    etx_plantable_duration(confirm != 0 ? confirm : ETX_INVENTORY_CONFIRM_MS, c,
+                           sizeof(c));
     if (strcmp(str(r, "kind"), "unit") == 0)
-        fprintf(out, "  restart    systemctl restart %s (timeout %s)\n",
-                str(r, "unit"), d);
+        fprintf(out,
+                "  restart    systemctl restart %s (timeout %s, confirm %s)\n",
+                str(r, "unit"), d, c);
     else if (strcmp(str(r, "kind"), "command") == 0) {
         fprintf(out, "  restart    ");
         print_command(json_object_get(r, "command"), out);
-        fprintf(out, " (timeout %s)\n", d);
+        fprintf(out, " (timeout %s, confirm %s)\n", d, c);
     } else
         fprintf(out, "  restart    none\n");
 }

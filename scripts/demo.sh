@@ -3,9 +3,10 @@
 # fleet of four agents on 127.0.0.1 (scripts/demo-fleet.sh), rolls the demo
 # service from v1 to v2 across it (inventory-examples/local.yml), shows
 # every host answering version 2, then rolls out a broken v3 that exits at
-# start: the canary fails, the rollout halts and rolls back (exit 1), and
-# every host answers version 2 again. The fleet is stopped at the end,
-# also when something fails.
+# start: the canary fails (no process runs v3 within restart.confirm, 2 s),
+# the rollout halts and rolls back (exit 1), and every host answers
+# version 2 again. The fleet is stopped at the end, also when something
+# fails.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -557,6 +557,38 @@ static const struct bad_case bad_cases[] = {
      "inv.yml:10:21",
      "expected an absolute path as the first word of 'command' (it runs "
      "without a shell), found 'systemctl'"},
+    {"test_inventory_load_buffer_restart_confirm_zero",
+     "version: 1\nfleet: web\ndefaults: {transport: {kind: agent, key_file: "
+     "/etc/k}}\nhosts:\n  web1: {address: web1.example}\n  web2: {address: "
+     "web2.example}\n  web3: {address: web3.example}\nartifact: {path: "
+     "/art/app}\ntarget: {path: /srv/app/bin/app}\nrestart: {unit: "
+     "app.service, confirm: 0s}\n",
+     "inv.yml:10:39", "expected a duration above 0 for 'confirm', found '0s'"},
+    {"test_inventory_load_buffer_restart_confirm_over_an_hour",
+     "version: 1\nfleet: web\ndefaults: {transport: {kind: agent, key_file: "
+     "/etc/k}}\nhosts:\n  web1: {address: web1.example}\n  web2: {address: "
+     "web2.example}\n  web3: {address: web3.example}\nartifact: {path: "
+     "/art/app}\ntarget: {path: /srv/app/bin/app}\nrestart: {unit: "
+     "app.service, confirm: 61m}\n",
+     "inv.yml:10:39",
+     "expected a duration of at most 1h for 'confirm', found '61m'"},
+    {"test_inventory_load_buffer_restart_confirm_bad_unit",
+     "version: 1\nfleet: web\ndefaults: {transport: {kind: agent, key_file: "
+     "/etc/k}}\nhosts:\n  web1: {address: web1.example}\n  web2: {address: "
+     "web2.example}\n  web3: {address: web3.example}\nartifact: {path: "
+     "/art/app}\ntarget: {path: /srv/app/bin/app}\nrestart: {unit: "
+     "app.service, confirm: 5d}\n",
+     "inv.yml:10:39",
+     "bad duration '5d' for 'confirm': unknown unit: expected ms, s, m or h "
+     "(such as 30s)"},
+    {"test_inventory_load_buffer_restart_confirm_typo",
+     "version: 1\nfleet: web\ndefaults: {transport: {kind: agent, key_file: "
+     "/etc/k}}\nhosts:\n  web1: {address: web1.example}\n  web2: {address: "
+     "web2.example}\n  web3: {address: web3.example}\nartifact: {path: "
+     "/art/app}\ntarget: {path: /srv/app/bin/app}\nrestart: {unit: "
+     "app.service, confrim: 5s}\n",
+     "inv.yml:10:30",
+     "unknown key 'confrim' in restart; did you mean 'confirm'?"},
     {"test_inventory_load_buffer_restart_bad_unit",
      "version: 1\nfleet: web\ndefaults: {transport: {kind: agent, key_file: "
      "/etc/k}}\nhosts:\n  web1: {address: web1.example}\n  web2: {address: "
@@ -1041,6 +1073,7 @@ test_inventory_load_defaults(void **state)
     assert_int_equal(inv->target.keep, 3);
     assert_int_equal(inv->restart.kind, ETX_RESTART_NONE);
     assert_int_equal(inv->restart.timeout_ms, 60000);
+    assert_int_equal(inv->restart.confirm_ms, 10000);
     assert_false(inv->health.enabled);
     assert_int_equal(inv->health.http_status, 200);
     assert_int_equal(inv->health.interval_ms, 1000);
@@ -1134,7 +1167,8 @@ test_inventory_load_full(void **state)
         "  rest: {hosts: [web1, web3]}\n"
         "storage_groups:\n"
         "  nfs: {hosts: [web1, web3]}\n"
-        "restart: {command: [/usr/bin/app-ctl, restart], timeout: 5s}\n"
+        "restart: {command: [/usr/bin/app-ctl, restart], timeout: 5s, "
+        "confirm: 1500ms}\n"
         "health:\n"
         "  http: {url: 'https://h.example/x', status: 204, body_contains: "
         "ok}\n"
@@ -1171,6 +1205,7 @@ test_inventory_load_full(void **state)
     assert_string_equal(inv->restart.argv[1], "restart");
     assert_null(inv->restart.argv[2]);
     assert_int_equal(inv->restart.timeout_ms, 5000);
+    assert_int_equal(inv->restart.confirm_ms, 1500);
     assert_true(inv->health.enabled);
     assert_int_equal(inv->health.http_status, 204);
     assert_string_equal(inv->health.http_body_contains, "ok");
@@ -1199,6 +1234,23 @@ test_inventory_load_full(void **state)
     assert_false(inv->blue_green.live_is_blue);
     assert_int_equal(inv->blue_green.blue.n_hosts, 2);
     assert_string_equal(inv->blue_green.green.name, "green");
+    etx_inventory_free(inv);
+}
+
+/* restart.confirm: 10 s when not given; 1 ms and 1 h are both allowed. */
+static void
+test_inventory_load_restart_confirm(void **state)
+{
+    struct etx_inventory *inv = load_base("restart: {unit: app.service}\n");
+
+    (void)state;
+    assert_int_equal(inv->restart.confirm_ms, 10000);
+    etx_inventory_free(inv);
+    inv = load_base("restart: {unit: app.service, confirm: 1h}\n");
+    assert_int_equal(inv->restart.confirm_ms, 3600000);
+    etx_inventory_free(inv);
+    inv = load_base("restart: {unit: app.service, confirm: 1ms}\n");
+    assert_int_equal(inv->restart.confirm_ms, 1);
     etx_inventory_free(inv);
 }
 
@@ -1599,6 +1651,7 @@ test_inventory_load_local_demo(void **state)
     assert_string_equal(h->health_http_url, "http://127.0.0.1:8183/");
     assert_string_equal(h->restart_argv[0],
                         "/tmp/etxroll-demo/host3/restart.sh");
+    assert_int_equal(inv->restart.confirm_ms, 2000);
     assert_string_equal(inv->health.http_body_contains, "version");
     assert_int_equal(inv->batches.n_sizes, 3);
     etx_inventory_free(inv);
@@ -1659,6 +1712,7 @@ main(void)
         cmocka_unit_test(test_inventory_load_transport_precedence),
         cmocka_unit_test(test_inventory_load_full),
         cmocka_unit_test(test_inventory_load_canary),
+        cmocka_unit_test(test_inventory_load_restart_confirm),
         cmocka_unit_test(test_inventory_load_relative_paths),
         cmocka_unit_test(test_inventory_names),
         cmocka_unit_test(test_inventory_load_missing),

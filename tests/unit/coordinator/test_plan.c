@@ -340,6 +340,60 @@ test_etx_plan_build_host_vars(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* The plan's restart text for 'text' (caller frees). */
+static char *
+restart_table(struct ctx *c, const char *text)
+{
+    struct etx_plan *p = plan_of(c, text);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    assert_non_null(f);
+    etx_plantable_print(etx_plan_json(p), f);
+    assert_int_equal(fclose(f), 0);
+    etx_plan_free(p);
+    return out;
+}
+
+/*
+ * restart.confirm is in the plan only when it is not the default 10 s: a
+ * plan without it keeps its id, and any other value changes the id.
+ */
+static void
+test_etx_plan_build_restart_confirm(void **state)
+{
+    struct ctx *c = *state;
+    const char *two = "{unit: app.service, confirm: 2s}";
+    struct etx_plan *p =
+        plan_of(c, edit(base_inventory, "{unit: app.service}", two));
+    const json_t *r = json_object_get(etx_plan_json(p), "restart");
+    char a[65], b[65];
+    char *table = NULL;
+
+    assert_int_equal(json_integer_value(json_object_get(r, "confirm_ms")),
+                     2000);
+    snprintf(a, sizeof(a), "%s", etx_plan_id(p));
+    etx_plan_free(p);
+    id_of(c, base_inventory, b);
+    assert_string_not_equal(a, b);
+    id_of(c,
+          edit(base_inventory, "{unit: app.service}",
+               "{unit: app.service, confirm: 10s}"),
+          a);
+    assert_string_equal(a, b);
+    p = plan_of(c, base_inventory);
+    assert_null(json_object_get(json_object_get(etx_plan_json(p), "restart"),
+                                "confirm_ms"));
+    etx_plan_free(p);
+    table = restart_table(c, edit(base_inventory, "{unit: app.service}", two));
+    assert_non_null(strstr(table, "(timeout 1m, confirm 2s)"));
+    free(table);
+    table = restart_table(c, base_inventory);
+    assert_non_null(strstr(table, "(timeout 1m, confirm 10s)"));
+    free(table);
+}
+
 int
 main(void)
 {
@@ -359,6 +413,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_etx_plan_build_host_vars, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_etx_plan_build_restart_confirm,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
