@@ -8,12 +8,18 @@
 #      until the attempts run out, the rollout halts, batch 3 never starts,
 #      hosts of batches 1-2 are back on byte-identical v1 and answer v1,
 #      exit 1; journal and JSON log name the host, step, errno, holders
-#   4  a v3 that exits at start: the canary fails, rollback, exit 1;
+#   4  a v3 that exits at start: the canary fails (restart.confirm: 5s
+#      bounds the wait for its new inode), rollback, exit 1;
 #      4b the same on a batch of 4: all fail, all are put back
-#   2  a process holds the canary's restart command open for writing (a
-#      leaked descriptor) until the first retry: ETXTBSY, retried with the
-#      inventory's backoff, visible in the JSON log; the host ends healthy
-#   2b a process holds the canary's restart command open for writing for
+#   2  etx_test_hold_new holds the canary's newly published v2 open for
+#      writing for 2 s (a descriptor leaked into a forked child; executing
+#      it fails with a real ETXTBSY): the restart's exec check sees it, the
+#      restart is retried with growing waits (>= 2 retries in the JSON log,
+#      each after an ETXTBSY naming the holder) and the host ends healthy
+#      on v2; 2b the same holder kept for good: the attempts run out, h1
+#      fails naming the holder's pid and ETXTBSY, the rollout halts and
+#      puts h1 back on v1 (nobody holds v1), exit 1
+#   2c a process holds the canary's restart command open for writing for
 #      good: restart and the rollback's restart are refused naming its pid,
 #      exit 3 (rollback incomplete)
 #   8  SIGINT while batch 1 bakes: the rollout halts and rolls back, exit 1
@@ -36,7 +42,7 @@ inventory() { # inventory FILE ARTIFACT [EXTRA-YAML]
         fleet_hosts_yaml
         echo "artifact: {path: $2}"
         echo "target: {path: \"\${root}/app/bin/app\", strategy: rename, mode: \"0755\"}"
-        echo "restart: {command: [\"\${root}/restart.sh\"], timeout: 10s}"
+        echo "restart: {command: [\"\${root}/restart.sh\"], timeout: 10s, confirm: 5s}"
         echo "health:"
         echo "  http: {url: \"http://127.0.0.1:\${port}/\", status: 200, body_contains: version}"
         echo "  interval: 100ms"
@@ -82,6 +88,50 @@ same_as() { # same_as FILE FIRST LAST: targets byte-identical to FILE
 
 journal() { ls "$work"/state/itest/rollouts/*.jsonl | sort | tail -1; }
 
+# h1's agent through etx_test_hold_new's relay, on a port of the fleet's
+# range that no agent (base+1..8) or service (base+11..18) uses
+relay=$((ETX_AGENT_BASE + 9))
+
+hold_new() { # hold_new NAME HOLD_MS: hold h1's next published target;
+    # sets holder, and rc 0 once it watches and relays
+    "$svc/etx_test_hold_new" -r "$relay:$((ETX_AGENT_BASE + 1))" \
+        "$work/fleet/host1/app/bin/app" "$2" "$work/$1.pid" \
+        >"$work/$1.hold" 2>&1 &
+    holder=$!
+    rc=1
+    for _ in $(seq 1 100); do
+        grep -q '^armed' "$work/$1.hold" && rc=0 && return
+        sleep 0.1
+    done
+}
+
+# busy_retries LOG HOST PID: prints how many retries of HOST's restart
+# LOG has; fails unless each follows an outcome with ETXTBSY naming PID
+# and waits longer than the one before
+busy_retries() {
+    awk -v host="\"host\":\"$2\"" -v pid="\"pid\":$3[,}]" '
+    index($0, host) && /"step":"restart"/ {
+        if (/"event":"outcome"/)
+            busy = /"errno_name":"ETXTBSY"/ && $0 ~ pid
+        if (/"event":"retry"/) {
+            match($0, /"delay_ms":[0-9]+/)
+            d = substr($0, RSTART + 11, RLENGTH - 11) + 0
+            if (!busy || d <= last) bad = 1
+            last = d
+            n++
+        }
+    }
+    END { print n + 0; exit bad }' "$1"
+}
+
+# first_restart_busy LOG HOST PID: HOST's first restart outcome is an
+# ETXTBSY naming PID: the agent's exec check saw the holder
+first_restart_busy() {
+    grep "\"host\":\"$2\"" "$1" | grep '"event":"outcome"' |
+        grep -m1 '"step":"restart"' |
+        grep -q "\"errno_name\":\"ETXTBSY\",\"holders\":\[{[^]]*\"pid\":$3[,}]"
+}
+
 # No intent of a host of batch k+1 before the record "batch k done".
 batches_ordered() {
     awk '
@@ -104,6 +154,12 @@ inventory "$work/v3.yml" "$work/v3"
 inventory "$work/gate.yml" "$work/v2" ", gate_after: [1]"
 inventory "$work/bake.yml" "$work/v2" ", bake: 60s"
 inventory "$work/v3wide.yml" "$work/v3"
+# h1 through the holder's relay; waits without jitter, so each is longer
+inventory "$work/hold.yml" "$work/v2"
+sed -i -e "s/port: $((ETX_AGENT_BASE + 1))}/port: $relay}/" \
+    -e 's/^retry: .*/retry: {attempts: 8, first: 200ms, multiplier: 2, cap: 2s, jitter: none}/' \
+    "$work/hold.yml"
+sed 's/attempts: 8,/attempts: 3,/' "$work/hold.yml" >"$work/hold3.yml"
 sed -i 's/sizes: \[1, "50%", "100%"\]/sizes: [4]/' "$work/v3wide.yml"
 
 # --- 1: batches [1, 50%, 100%] ------------------------------------------
@@ -190,50 +246,77 @@ apply t4 "$work/v3.yml"
 check "4: apply exits 1" [ "$rc" -eq 1 ]
 check "4: the canary failed to start or its health deadline passed" \
     grep -q "service did not start\|health check failed: deadline" "$work/t4.out"
+check "4: the restart waited restart.confirm (5 s) for the new inode" \
+    grep -q "no process executes the published file 5000 ms after\|health check failed: deadline" "$work/t4.out"
 check "4: every host answers version 1" answers 1 1 $n
 check "4: every target is v1" same_as "$work/v1" 1 $n
 check "4: the journal ends rolled_back" grep -q '"result":"rolled_back"' "$(journal)"
 
-# --- 2: a writer that lets go: the canary's restart command is held open
-# for writing until the JSON log shows the first retry of h1; the restart
-# is retried with the inventory's policy and the host ends healthy
+# --- 2: the newly published binary held open for writing for ~2 s by
+# etx_test_hold_new (a descriptor leaked into a forked child); h1's agent
+# is reached through the holder's relay, so the file is held before the
+# restart request reaches the agent (hold_new.c)
 fresh_fleet
-sleep 300 3>>"$work/fleet/host1/restart.sh" &
-holder=$!
-: >"$work/t2.jsonl"
-(
-    for _ in $(seq 1 600); do
-        grep -q '"event":"retry","host":"h1"' "$work/t2.jsonl" && break
-        sleep 0.1
-    done
-    kill $holder
-) &
-watcher=$!
-apply t2 "$work/v2.yml"
-wait $watcher
-check "2: apply exits 0" [ "$rc" -eq 0 ]
-check "2: the restart failed with ETXTBSY naming the holder" \
-    grep -q "\"errno_name\":\"ETXTBSY\".*\"holders\":\[{[^]]*\"pid\":$holder.*\"host\":\"h1\".*\"step\":\"restart\"" "$work/t2.jsonl"
-check "2: the retry is in the JSON log with its wait" \
-    grep -q '"attempt":2.*"event":"retry","host":"h1".*"step":"restart".*"waited_ms"' "$work/t2.jsonl"
-check "2: every host answers version 2" answers 2 1 $n
-
-# --- 2b: a writer that never lets go: the canary's restart command is held
-# open for writing by another process (a descriptor leaked into a child),
-# so every restart is refused with the holder named; the rollback's restart
-# is refused too: rollback incomplete, exit 3
-fresh_fleet
-sleep 300 3>>"$work/fleet/host1/restart.sh" &
-holder=$!
-apply t2b "$work/v2.yml"
+hold_new t2 2000
+check "2: the holder is armed" [ "$rc" -eq 0 ]
+apply t2 "$work/hold.yml"
 kill $holder
 wait $holder 2>/dev/null
-check "2b: apply exits 3 (rollback incomplete)" [ "$rc" -eq 3 ]
-check "2b: the canary ends rollback_failed" grep -q "^h1 .* rollback_failed " <<<"$out"
-check "2b: the journal names the holder's pid" \
+check "2: apply exits 0" [ "$rc" -eq 0 ]
+check "2: the holder held the published v2 and exec got a real ETXTBSY" \
+    grep -q "^held pid=$holder ino=$(stat -c %i "$work/fleet/host1/app/bin/app") exec=ETXTBSY" "$work/t2.hold"
+check "2: the holder let go" grep -q "^released" "$work/t2.hold"
+check "2: the first restart of h1 saw the holder (it won the race)" \
+    first_restart_busy "$work/t2.jsonl" h1 "$holder"
+retries=$(busy_retries "$work/t2.jsonl" h1 "$holder")
+brc=$?
+check "2: every retry follows an ETXTBSY naming the holder, with a longer wait" [ $brc -eq 0 ]
+check "2: at least 2 retries of h1's restart in the JSON log ($retries)" [ "$retries" -ge 2 ]
+check "2: the agent tried once per request (every try is in the log)" \
+    bash -c "! grep -q 'still busy after' '$work/t2.jsonl'"
+check "2: h1 ends healthy" grep -q '"host":"h1".*"state":"healthy"' "$work/t2.jsonl"
+check "2: every target is v2" same_as "$work/v2" 1 $n
+check "2: every host answers version 2" answers 2 1 $n
+
+# --- 2b: the same holder kept for good: the retries run out, h1 fails
+# naming the holder, the rollout halts and puts h1 back (the rollback
+# publishes v1, which nobody holds): exit 1
+fresh_fleet
+hold_new t2b 0
+check "2b: the holder is armed" [ "$rc" -eq 0 ]
+apply t2b "$work/hold3.yml"
+kill $holder
+wait $holder 2>/dev/null
+check "2b: apply exits 1 (halted and rolled back)" [ "$rc" -eq 1 ]
+check "2b: the holder held the published v2" grep -q "^held pid=$holder " "$work/t2b.hold"
+retries=$(busy_retries "$work/t2b.jsonl" h1 "$holder")
+brc=$?
+check "2b: every retry follows an ETXTBSY naming the holder, with a longer wait" [ $brc -eq 0 ]
+check "2b: the 3 attempts ran out (2 retries, $retries)" [ "$retries" -eq 2 ]
+check "2b: the JSON log fails h1 with ETXTBSY naming the holder's pid" \
+    grep -q "\"errno_name\":\"ETXTBSY\",\"holders\":\[{[^]]*\"pid\":$holder[,}][^]]*\],\"message\":\"[^\"]*still failing after 3 attempts.*\"event\":\"outcome\",\"host\":\"h1\".*\"state\":\"failed\"" "$work/t2b.jsonl"
+check "2b: the journal names the holder's pid and ETXTBSY" \
+    grep -q "\"host\":\"h1\".*\"step\":\"restart\".*\"errno_name\":\"ETXTBSY\".*\"holders\":\[{[^]]*\"pid\":$holder[,}]" "$(journal)"
+check "2b: the halt says ETXTBSY" grep -q "halting: host h1 failed.*ETXTBSY" <<<"$out"
+check "2b: the canary ends rolled_back" grep -q "^h1 .* rolled_back " <<<"$out"
+check "2b: the journal ends rolled_back" grep -q '"result":"rolled_back"' "$(journal)"
+check "2b: every target is v1" same_as "$work/v1" 1 $n
+check "2b: every host answers version 1" answers 1 1 $n
+
+# --- 2c: the canary's restart command held open for writing for good:
+# restart and the rollback's restart are refused naming its pid, exit 3
+fresh_fleet
+sleep 300 3>>"$work/fleet/host1/restart.sh" &
+holder=$!
+apply t2c "$work/v2.yml"
+kill $holder
+wait $holder 2>/dev/null
+check "2c: apply exits 3 (rollback incomplete)" [ "$rc" -eq 3 ]
+check "2c: the canary ends rollback_failed" grep -q "^h1 .* rollback_failed " <<<"$out"
+check "2c: the journal names the holder's pid" \
     grep -q "\"host\":\"h1\".*\"step\":\"restart\".*\"holders\":\[{[^]]*\"pid\":$holder" "$(journal)"
-check "2b: the journal ends rollback_incomplete" grep -q '"result":"rollback_incomplete"' "$(journal)"
-check "2b: no other host was touched" answers 1 2 $n
+check "2c: the journal ends rollback_incomplete" grep -q '"result":"rollback_incomplete"' "$(journal)"
+check "2c: no other host was touched" answers 1 2 $n
 
 # --- 4b: v3 on 4 hosts at once: every failure after the halt is counted,
 # the rollout still ends and puts all 4 back
