@@ -13,11 +13,11 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "proto/conn_internal.h"
 #include "proto/frame.h"
@@ -467,6 +467,26 @@ open_pipe(struct etx_conn *c, uv_pipe_t *p, int fd, struct etx_error *err)
     return ETX_OK;
 }
 
+/*
+ * Only pipes and sockets can be polled: libuv aborts on /dev/null, a
+ * terminal or a regular file (epoll refuses them).
+ */
+static int
+check_stream_fd(int fd, struct etx_error *err)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return etx_error_sys(err, errno, ETX_CTX_NET, "open", "stdio",
+                             "cannot use descriptor %d", fd);
+    if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+        return etx_error_set(err, ETX_CLASS_INPUT, 0, "open", "stdio",
+                             "descriptor %d is not a pipe or a socket: "
+                             "--stdio serves a pipe, as under SSH",
+                             fd);
+    return ETX_OK;
+}
+
 struct etx_conn *
 etx_conn_open_stdio(uv_loop_t *loop, const int fd[2],
                     const struct etx_conn_opts *opts,
@@ -478,11 +498,9 @@ etx_conn_open_stdio(uv_loop_t *loop, const int fd[2],
     if (etx_conn__check_cbs(cbs, err) != ETX_OK)
         return NULL;
     /* Check both before taking either: a failure leaves them open. */
-    if (fcntl(fd[0], F_GETFL) < 0 || fcntl(fd[1], F_GETFL) < 0) {
-        etx_error_sys(err, errno, ETX_CTX_NET, "open", "stdio",
-                      "cannot use descriptors %d and %d", fd[0], fd[1]);
+    if (check_stream_fd(fd[0], err) != ETX_OK ||
+        check_stream_fd(fd[1], err) != ETX_OK)
         return NULL;
-    }
     plain.psk = NULL;
     c = etx_conn__new(loop, &plain, ETX_TLS_SERVER, err);
     if (c == NULL)

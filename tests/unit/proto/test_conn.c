@@ -898,6 +898,31 @@ test_etx_conn_open_stdio_bad_fd(void **state)
     test_done(&t);
 }
 
+/* /dev/null cannot be polled: refused with a message, not a libuv abort. */
+static void
+test_etx_conn_open_stdio_not_a_stream(void **state)
+{
+    struct etx_conn_cbs cbs = {pair_frame_a, pair_close, NULL, NULL};
+    struct etx_error err = {0};
+    struct test t;
+    int sv[2], fd[2];
+
+    (void)state;
+    test_init(&t, 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    fd[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(fd[0] >= 0);
+    fd[1] = sv[0];
+    assert_null(etx_conn_open_stdio(&t.loop, fd, &t.opts, &cbs, &err));
+    assert_int_equal(err.cls, ETX_CLASS_INPUT);
+    assert_non_null(strstr(err.msg, "not a pipe or a socket"));
+    assert_int_equal(fcntl(fd[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    close(fd[0]);
+    close(sv[0]);
+    close(sv[1]);
+    test_done(&t);
+}
+
 /* The queue refuses past its cap, then on_drain lets the sender go on. */
 static void
 test_etx_conn_send_backpressure(void **state)
@@ -987,6 +1012,7 @@ main(void)
         cmocka_unit_test(test_etx_conn_listen_bad_address),
         cmocka_unit_test(test_etx_conn_open_stdio_socketpair),
         cmocka_unit_test(test_etx_conn_open_stdio_pipes),
+        cmocka_unit_test(test_etx_conn_open_stdio_not_a_stream),
         cmocka_unit_test(test_etx_conn_open_stdio_bad_fd),
         cmocka_unit_test(test_etx_conn_send_backpressure),
         cmocka_unit_test(test_etx_conn_read_stop_ok),
