@@ -83,6 +83,12 @@ classify_by_context(int sys_errno, enum etx_err_ctx ctx)
         return ctx == ETX_CTX_EXEC ? ETX_CLASS_TRANSIENT : ETX_CLASS_CONFLICT;
     case EBUSY:
         return ctx == ETX_CTX_LOCK ? ETX_CLASS_TRANSIENT : ETX_CLASS_PLACEMENT;
+    case EPIPE:
+    case ECONNABORTED:
+    case ENOTCONN:
+    case ENETDOWN:
+        /* A peer that went away, like ECONNRESET: it may come back. */
+        return ctx == ETX_CTX_NET ? ETX_CLASS_TRANSIENT : ETX_CLASS_NONE;
     case ENOENT:
     case EEXIST:
     case ETIMEDOUT:
