@@ -1,16 +1,29 @@
 # Sourced by the integration scripts that drive a local fleet of real
 # agents (scripts/demo-fleet.sh): ports from a random base, the fleet
 # helper and its clean-up trap, the check counter, and the inventory's
-# defaults and hosts for n hosts. Expects build, src, work and n set.
+# defaults and hosts for n hosts. Expects build, src, work and n set
+# (n at most 9), and fleet_slot (below).
 # shellcheck shell=bash
 
 etxroll=$build/etxroll
 svc=$build/tests/agent-daemon
-# Ports from a random base so that two builds' runs do not collide.
+# Ports: every script has its own range of 2000 ports, fleet_slot 0-5
+# (20000 + 2000 * slot ...), below the kernel's ephemeral ports (32768-),
+# so that ctest's parallel runs of two scripts never share one: each
+# script sets its own slot (test_rollout 0, test_plans 1, test_resume 2,
+# test_gates 3, test_ssh 4; 5 is free). Within the range the base is random
+# (100 bases of 20 ports: agents base+1.., services base+11..), so that
+# two builds' runs of one script seldom meet; when they do, demo-fleet.sh
+# refuses the taken port and `fleet start` fails the script.
 export ETX_BUILD=$build
-export ETX_AGENT_BASE=$((20000 + (RANDOM % 400) * 20))
+export ETX_AGENT_BASE=$((20000 + ${fleet_slot:?set fleet_slot before sourcing fleet_lib.sh} * 2000 + (RANDOM % 100) * 20))
 export ETX_SERVICE_BASE=$((ETX_AGENT_BASE + 10))
-fleet() { bash "$src/scripts/demo-fleet.sh" "$@" >/dev/null; }
+fleet() { # fleet start|stop ...: a fleet that cannot start ends the script
+    if ! bash "$src/scripts/demo-fleet.sh" "$@" >/dev/null; then
+        echo "FAIL: demo-fleet.sh $* (agent ports $ETX_AGENT_BASE+, service ports $ETX_SERVICE_BASE+)" >&2
+        [ "$1" != start ] || exit 1
+    fi
+}
 trap 'fleet stop "$work/fleet"; [ -n "${ETX_KEEP:-}" ] || rm -rf "$work"' EXIT
 passed=0
 failed=0

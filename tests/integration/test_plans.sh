@@ -18,6 +18,7 @@ build=$1
 src=$2
 work=$(mktemp -d /tmp/etxroll-plans.XXXXXX)
 n=4
+fleet_slot=1 # its own port range (fleet_lib.sh)
 # shellcheck source=fleet_lib.sh
 . "$src/tests/integration/fleet_lib.sh"
 

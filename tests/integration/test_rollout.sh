@@ -32,6 +32,7 @@ build=$1
 src=$2
 work=$(mktemp -d /tmp/etxroll-rollout.XXXXXX)
 n=8
+fleet_slot=0 # its own port range (fleet_lib.sh)
 # shellcheck source=fleet_lib.sh
 . "$src/tests/integration/fleet_lib.sh"
 
