@@ -2,20 +2,19 @@
 /*
  * One host's state machine (coordinator/hostrun.h): the steps in order,
  * the journal's intent and outcome records around each step that changes
- * the host, retries of transient errors on a uv timer, the connection.
+ * the host, retries of transient errors on a uv timer, the checks of the
+ * bake on the same timer, the connection.
  */
 #include "coordinator/hostrun_internal.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "coordinator/eventlog.h"
 #include "coordinator/journal.h"
 
-static void run_step(struct etx_hostrun *h);
 static int probe_record(struct etx_hostrun *h, const char *sha,
                         struct etx_error *err);
 static void timer_cb(uv_timer_t *t);
@@ -59,6 +58,8 @@ is_rollback_step(enum hostrun_step s)
 static enum etx_host_state
 doing_state(const struct etx_hostrun *h)
 {
+    if (h->baking)
+        return h->state; /* healthy while its bake checks it */
     switch (h->step) {
     case HR_STEP_STAGE:
         return ETX_HOST_STAGING;
@@ -99,8 +100,10 @@ done_state(const struct etx_hostrun *h)
 static enum hostrun_step
 resume_step(const struct etx_hostrun *h)
 {
+    if (!h->rb_resume && h->found_new)
+        return h->state == ETX_HOST_HEALTHY ? HR_STEP_END : HR_STEP_RESTART;
     if (!h->rb_resume)
-        return h->found_new ? HR_STEP_RESTART : HR_STEP_STAGE;
+        return HR_STEP_STAGE;
     if (h->found_new)
         return HR_STEP_ROLLBACK;
     return h->state == ETX_HOST_ROLLING_BACK ? HR_STEP_RB_RESTART : HR_STEP_END;
@@ -126,6 +129,13 @@ next_step(const struct etx_hostrun *h)
     return s;
 }
 
+/* The step as the journal names it: a check of the bake is "bake". */
+static const char *
+step_name(const struct etx_hostrun *h)
+{
+    return h->baking ? "bake" : etx_hostrun__step_name(h->step);
+}
+
 /*
  * Journal one record of 'kind' ("intent" or "outcome") for the current
  * step, and the same as an event. 'e' (may be NULL) is the step's error,
@@ -135,7 +145,7 @@ static int
 note(struct etx_hostrun *h, const char *kind, const struct etx_error *e,
      json_t *holders, struct etx_error *err)
 {
-    const char *step = etx_hostrun__step_name(h->step);
+    const char *step = step_name(h);
     const char *state = etx_hoststate_name(h->state);
     json_t *rec =
         json_pack("{ss ss ss ss si si}", "kind", kind, "host", h->host->name,
@@ -173,13 +183,22 @@ finish(struct etx_hostrun *h)
     h->wait = HR_WAIT_NONE;
     h->running = false;
     h->halting = false;
+    h->baking = false;
     h->done(h, h->done_arg);
 }
 
 static void
 remember_error(struct etx_hostrun *h, const struct etx_error *e)
 {
-    etx_error_format(e, h->last_error, sizeof(h->last_error));
+    char line[sizeof(h->last_error)];
+
+    etx_error_format(e, line, sizeof(line));
+    if (h->baking)
+        snprintf(h->last_error, sizeof(h->last_error),
+                 "during the bake, after %u passing check(s): %.500s",
+                 h->bake_checks, line);
+    else
+        snprintf(h->last_error, sizeof(h->last_error), "%s", line);
 }
 
 /* The step failed for good: the host fails (or its rollback does). */
@@ -221,8 +240,9 @@ retryable(const struct etx_error *e)
 }
 
 /* A failed try: wait and try again, or fail the host. */
-static void
-step_failed(struct etx_hostrun *h, const struct etx_error *e, json_t *holders)
+void
+etx_hostrun__step_failed(struct etx_hostrun *h, const struct etx_error *e,
+                         json_t *holders)
 {
     const struct etx_backoff_policy *pol = &h->env->inv->retry;
     unsigned failed = h->failed_tries + 1; /* tries of this step so far */
@@ -253,13 +273,13 @@ step_failed(struct etx_hostrun *h, const struct etx_error *e, json_t *holders)
     remember_error(h, e);
     note(h, "outcome", e, holders, &jerr);
     h->failed_tries = failed;
-    etx_eventlog_emit(
-        h->env->log, h->host->name, "retry",
-        json_pack("{ss si sI sI}", "step", etx_hostrun__step_name(h->step),
-                  "attempt", (int)failed + 1, "delay_ms", (json_int_t)delay,
-                  "waited_ms", (json_int_t)(h->waited_ms + delay)),
-        "retrying %s in %" PRIu64 " ms (attempt %u of %u)",
-        etx_hostrun__step_name(h->step), delay, failed + 1, pol->attempts);
+    etx_eventlog_emit(h->env->log, h->host->name, "retry",
+                      json_pack("{ss si sI sI}", "step", step_name(h),
+                                "attempt", (int)failed + 1, "delay_ms",
+                                (json_int_t)delay, "waited_ms",
+                                (json_int_t)(h->waited_ms + delay)),
+                      "retrying %s in %" PRIu64 " ms (attempt %u of %u)",
+                      step_name(h), delay, failed + 1, pol->attempts);
     h->waited_ms += delay;
     if (h->step == HR_STEP_VERIFY || h->step == HR_STEP_SWAP)
         h->step = HR_STEP_STAGE; /* a new session has nothing staged */
@@ -302,13 +322,44 @@ resume_found(struct etx_hostrun *h, const Etxroll__Result *res,
         res->before != NULL && res->before->exists ? res->before->sha256 : "";
 
     h->found_new = strcmp(sha, h->env->sha256) == 0;
-    if (h->found_new)
+    if (h->found_new && h->known_healthy && !h->rb_resume)
+        hostrun_set_state(h, ETX_HOST_HEALTHY); /* done: not again */
+    else if (h->found_new)
         hostrun_set_state(h, ETX_HOST_SWAPPED);
     else if (h->rb_resume && h->reached_swapped)
         hostrun_set_state(h, ETX_HOST_ROLLING_BACK);
     else
         hostrun_set_state(h, ETX_HOST_PENDING);
     return probe_record(h, sha, err);
+}
+
+/* Wait for the next check: a period, but the last starts at the end. */
+static void
+bake_wait(struct etx_hostrun *h)
+{
+    uint64_t now = uv_now(h->env->loop);
+    uint64_t left = h->bake_until > now ? h->bake_until - now : 0;
+
+    h->wait = HR_WAIT_BAKE;
+    uv_timer_start(&h->timer, timer_cb,
+                   left < h->bake_period ? left : h->bake_period, 0);
+}
+
+/* A check of the bake passed: wait for the next, or the bake is over. */
+static void
+bake_passed(struct etx_hostrun *h)
+{
+    h->bake_checks++;
+    if (!h->halting && uv_now(h->env->loop) < h->bake_until) {
+        bake_wait(h);
+        return;
+    }
+    if (!h->halting)
+        etx_eventlog_emit(h->env->log, h->host->name, "bake",
+                          json_pack("{si si}", "batch", (int)h->batch, "checks",
+                                    (int)h->bake_checks),
+                          "bake: healthy through %u check(s)", h->bake_checks);
+    finish(h);
 }
 
 static void
@@ -335,9 +386,13 @@ step_ok(struct etx_hostrun *h, const Etxroll__Result *res)
     }
     h->failed_tries = 0;
     h->waited_ms = 0;
-    h->step = next_step(h);
     h->wait = HR_WAIT_NONE;
-    run_step(h);
+    if (h->baking) {
+        bake_passed(h);
+        return;
+    }
+    h->step = next_step(h);
+    etx_hostrun__run_step(h);
 }
 
 void
@@ -351,7 +406,7 @@ etx_hostrun__result(struct etx_hostrun *h, const Etxroll__Result *res,
         return;
     h->wait = HR_WAIT_NONE;
     if (res == NULL) {
-        step_failed(h, lost, NULL);
+        etx_hostrun__step_failed(h, lost, NULL);
         return;
     }
     if (res->ok) {
@@ -359,35 +414,11 @@ etx_hostrun__result(struct etx_hostrun *h, const Etxroll__Result *res,
         return;
     }
     etx_hostrun__error_from_pb(res->error, h->host->name, &e, &holders);
-    step_failed(h, &e, holders);
+    etx_hostrun__step_failed(h, &e, holders);
 }
 
-static void ready_cb(struct etx_peer *p, const Etxroll__Hello *hello,
-                     void *arg);
-static void closed_cb(struct etx_peer *p, const struct etx_error *why,
-                      void *arg);
-static void drain_cb(struct etx_peer *p, void *arg);
-
-static void
-connect_peer(struct etx_hostrun *h)
-{
-    struct etx_peer_cbs cbs = {
-        .ready = ready_cb, .closed = closed_cb, .drain = drain_cb, .arg = h};
-    struct etx_error err = {0};
-
-    h->wait = HR_WAIT_CONNECT;
-    if (h->peer != NULL)
-        return; /* already on its way */
-    h->peer = etx_peer_connect(h->env->loop, h->host->name, h->addr, h->psk,
-                               &cbs, &err);
-    if (h->peer == NULL) {
-        h->wait = HR_WAIT_NONE;
-        step_failed(h, &err, NULL);
-    }
-}
-
-static void
-run_step(struct etx_hostrun *h)
+void
+etx_hostrun__run_step(struct etx_hostrun *h)
 {
     struct etx_error err = {0};
 
@@ -396,7 +427,7 @@ run_step(struct etx_hostrun *h)
         return;
     }
     if (!h->peer_ready) {
-        connect_peer(h);
+        etx_hostrun__connect(h);
         return;
     }
     if (h->step != HR_STEP_PROBE) {
@@ -407,68 +438,7 @@ run_step(struct etx_hostrun *h)
         }
     }
     if (etx_hostrun__send(h, &err) != ETX_OK)
-        step_failed(h, &err, NULL);
-}
-
-static void
-ready_cb(struct etx_peer *p, const Etxroll__Hello *hello, void *arg)
-{
-    struct etx_hostrun *h = arg;
-
-    (void)p;
-    (void)hello;
-    h->peer_ready = true;
-    if (h->wait == HR_WAIT_CONNECT) {
-        h->wait = HR_WAIT_NONE;
-        run_step(h);
-    }
-}
-
-static void
-maybe_free(struct etx_hostrun *h)
-{
-    if (h->closing && h->timer_closed && h->peer == NULL) {
-        etx_hostrun__push_end(h);
-        free(h);
-    }
-}
-
-static void
-closed_cb(struct etx_peer *p, const struct etx_error *why, void *arg)
-{
-    struct etx_hostrun *h = arg;
-    struct etx_error lost = {0};
-
-    (void)p;
-    h->peer = NULL;
-    h->peer_ready = false;
-    if (h->closing) {
-        maybe_free(h);
-        return;
-    }
-    if (h->wait != HR_WAIT_CONNECT && h->wait != HR_WAIT_DRAIN)
-        return; /* idle, or a waiting request already heard of it */
-    h->wait = HR_WAIT_NONE;
-    if (why == NULL) {
-        etx_error_set(&lost, ETX_CLASS_TRANSIENT, ECONNRESET, "connect",
-                      h->host->name, "the connection was closed");
-        why = &lost;
-    }
-    step_failed(h, why, NULL);
-}
-
-static void
-drain_cb(struct etx_peer *p, void *arg)
-{
-    struct etx_hostrun *h = arg;
-    struct etx_error err = {0};
-
-    (void)p;
-    if (h->closing || h->wait != HR_WAIT_DRAIN)
-        return;
-    h->wait = HR_WAIT_NONE;
-    if (etx_hostrun__push(h, &err) != ETX_OK)
-        step_failed(h, &err, NULL);
+        etx_hostrun__step_failed(h, &err, NULL);
 }
 
 static void
@@ -476,44 +446,10 @@ timer_cb(uv_timer_t *t)
 {
     struct etx_hostrun *h = t->data;
 
-    if (h->wait != HR_WAIT_BACKOFF)
+    if (h->wait != HR_WAIT_BACKOFF && h->wait != HR_WAIT_BAKE)
         return;
     h->wait = HR_WAIT_NONE;
-    run_step(h);
-}
-
-static void
-timer_closed_cb(uv_handle_t *t)
-{
-    struct etx_hostrun *h = t->data;
-
-    h->timer_closed = true;
-    maybe_free(h);
-}
-
-struct etx_hostrun *
-etx_hostrun_new(const struct etx_hostrun_env *env, size_t host, unsigned batch,
-                const struct etx_psk *psk, etx_hostrun_done_cb cb, void *arg)
-{
-    struct etx_hostrun *h = calloc(1, sizeof(*h));
-    const struct etx_inv_host *ho = &env->inv->hosts[host];
-
-    if (h == NULL)
-        return NULL;
-    h->env = env;
-    h->host = ho;
-    h->psk = psk;
-    h->batch = batch;
-    h->done = cb;
-    h->done_arg = arg;
-    h->art_fd = -1;
-    h->state = ETX_HOST_PENDING;
-    snprintf(h->addr, sizeof(h->addr),
-             strchr(ho->address, ':') != NULL ? "[%s]:%u" : "%s:%u",
-             ho->address, (unsigned)ho->transport.port);
-    uv_timer_init(env->loop, &h->timer);
-    h->timer.data = h;
-    return h;
+    etx_hostrun__run_step(h);
 }
 
 static void
@@ -521,10 +457,11 @@ begin(struct etx_hostrun *h, enum hostrun_step first)
 {
     h->running = true;
     h->halting = false;
+    h->baking = false;
     h->step = first;
     h->failed_tries = 0;
     h->waited_ms = 0;
-    run_step(h);
+    etx_hostrun__run_step(h);
 }
 
 void
@@ -548,27 +485,48 @@ etx_hostrun_mark_swapped(struct etx_hostrun *h)
 }
 
 void
+etx_hostrun_mark_healthy(struct etx_hostrun *h)
+{
+    h->known_healthy = true;
+}
+
+uint64_t
+etx_hostrun_bake_period_ms(const struct etx_inventory *inv, uint64_t bake_ms)
+{
+    uint64_t interval = inv->health.interval_ms;
+
+    return interval > bake_ms / 5 ? interval : bake_ms / 5;
+}
+
+bool
+etx_hostrun_bake(struct etx_hostrun *h, uint64_t bake_ms)
+{
+    if (h->running || h->state != ETX_HOST_HEALTHY ||
+        !h->env->inv->health.enabled || bake_ms == 0)
+        return false;
+    h->running = true;
+    h->halting = false;
+    h->baking = true;
+    h->step = HR_STEP_CHECK; /* the health step's request */
+    h->failed_tries = 0;
+    h->waited_ms = 0;
+    h->bake_checks = 0;
+    h->bake_period = etx_hostrun_bake_period_ms(h->env->inv, bake_ms);
+    h->bake_until = uv_now(h->env->loop) + bake_ms;
+    bake_wait(h);
+    return true;
+}
+
+void
 etx_hostrun_halt(struct etx_hostrun *h)
 {
     if (!h->running || h->rb_resume || is_rollback_step(h->step))
         return;
     h->halting = true;
-    if (h->wait == HR_WAIT_BACKOFF) {
+    if (h->wait == HR_WAIT_BACKOFF || h->wait == HR_WAIT_BAKE) {
         uv_timer_stop(&h->timer);
         finish(h);
     }
-}
-
-void
-etx_hostrun_close(struct etx_hostrun *h)
-{
-    if (h == NULL)
-        return;
-    h->closing = true;
-    uv_timer_stop(&h->timer);
-    uv_close((uv_handle_t *)&h->timer, timer_closed_cb);
-    if (h->peer != NULL)
-        etx_peer_close(h->peer);
 }
 
 enum etx_host_state

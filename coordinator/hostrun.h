@@ -3,8 +3,9 @@
  * One host of a rollout: the per-host state machine of DESIGN.md driving
  * one agent connection (coordinator/peer.h). Forward it goes probe, stage
  * (push the artifact in ETX_FRAME_CHUNK chunks, or have the agent pull a
- * URL), verify, swap, restart, check; back it goes rollback, restart,
- * check. Every step that changes the host is announced by an intent record
+ * URL), verify, swap, restart, check, then during its batch's bake the
+ * same check again and again; back it goes rollback, restart, check.
+ * Every step that changes the host is announced by an intent record
  * in the journal (fsynced) and closed by an outcome record. Transient
  * errors, a lost connection included, are retried with the inventory's
  * backoff on a uv timer, as an attempt counter within the step; any other
@@ -66,7 +67,8 @@ void etx_hostrun_start(struct etx_hostrun *h);
  * restarted and checked; a host never swapped is left alone.
  *
  * Forward with env->resume, the probe decides as well: the new artifact
- * in place goes on with restart and check, anything else with stage.
+ * in place goes on with restart and check (or, marked healthy, is done),
+ * anything else with stage.
  * Either way a "probe" record states what was found, and stale temps are
  * removed (CleanupRequest) before any step that changes the host.
  */
@@ -76,8 +78,32 @@ void etx_hostrun_rollback(struct etx_hostrun *h);
 void etx_hostrun_mark_swapped(struct etx_hostrun *h);
 
 /*
- * Stop at the end of the current step (a backoff wait ends at once); 'cb'
- * follows when the host rests. No-op when it is not running.
+ * Resume: the journal's last word on h is healthy. Going forward, a probe
+ * that finds the new artifact in place then leaves h healthy: no restart
+ * and no health step again (the batch's bake, if not passed, checks it).
+ */
+void etx_hostrun_mark_healthy(struct etx_hostrun *h);
+
+/*
+ * The batch's bake time for a healthy host: the health step's
+ * HealthRequest again and again (journaled as step "bake", state
+ * healthy) until 'bake_ms' passed. The next check starts
+ * etx_hostrun_bake_period_ms() after the previous one ended, the last one
+ * no later than the end of the bake; a check in flight then still ends
+ * the bake. A check that fails fails the host (healthy -> failed), as a
+ * failed step does: retried only when transient. 'cb' when it rests.
+ * False (nothing started) when h is not a healthy host at rest, or the
+ * inventory has no health check, or bake_ms is 0.
+ */
+bool etx_hostrun_bake(struct etx_hostrun *h, uint64_t bake_ms);
+
+/* The bake's period: health.interval, but at least a fifth of the bake. */
+uint64_t etx_hostrun_bake_period_ms(const struct etx_inventory *inv,
+                                    uint64_t bake_ms);
+
+/*
+ * Stop at the end of the current step (a backoff or bake wait ends at
+ * once); 'cb' follows when the host rests. No-op when it is not running.
  */
 void etx_hostrun_halt(struct etx_hostrun *h);
 

@@ -36,6 +36,7 @@ enum hostrun_wait {
     HR_WAIT_RESULT,   /* the Result of the current step */
     HR_WAIT_BACKOFF,  /* the timer before the next attempt */
     HR_WAIT_DRAIN,    /* the peer's drain, to push more chunks */
+    HR_WAIT_BAKE,     /* the timer before the next check of the bake */
 };
 
 struct etx_hostrun {
@@ -63,6 +64,12 @@ struct etx_hostrun {
     uint64_t art_off;
     unsigned char *chunk; /* ETX_FRAME_CHUNK bytes while pushing */
     char last_error[600];
+    /* the bake (etx_hostrun_bake()): HR_STEP_CHECK journaled as "bake" */
+    bool baking;
+    bool known_healthy;   /* resume: the journal saw the host healthy */
+    uint64_t bake_until;  /* loop time (ms) the bake ends */
+    uint64_t bake_period; /* ms from the end of a check to the next */
+    unsigned bake_checks; /* checks of this bake passed so far */
 };
 
 /* Send the request of h->step; ETX_ERR with err filled if it cannot. */
@@ -81,6 +88,17 @@ void etx_hostrun__result(struct etx_hostrun *h, const Etxroll__Result *res,
 /* The agent's Error as ours; holders as a new JSON array in *holders. */
 void etx_hostrun__error_from_pb(const Etxroll__Error *pe, const char *host,
                                 struct etx_error *e, json_t **holders);
+
+/* Run h->step: connect first if need be; intent, then the request. */
+void etx_hostrun__run_step(struct etx_hostrun *h);
+
+/* A failed try of h->step ('holders' stolen, may be NULL): a backoff wait
+ * and another try, or the host fails. */
+void etx_hostrun__step_failed(struct etx_hostrun *h, const struct etx_error *e,
+                              json_t *holders);
+
+/* Connect to the agent (hostrun_conn.c); h->step runs once it is ready. */
+void etx_hostrun__connect(struct etx_hostrun *h);
 
 /* "stage", "restart", ... as the journal names steps. */
 const char *etx_hostrun__step_name(enum hostrun_step s);

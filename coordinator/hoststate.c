@@ -25,7 +25,8 @@ static const unsigned host_next[ETX_HOST_STATE_COUNT] = {
     [ETX_HOST_SWAPPED] = NEXT(ETX_HOST_RESTARTING) | FAIL | BACK,
     [ETX_HOST_RESTARTING] = NEXT(ETX_HOST_CHECKING) | FAIL | BACK,
     [ETX_HOST_CHECKING] = NEXT(ETX_HOST_HEALTHY) | FAIL | BACK,
-    /* Healthy fails when a check during the batch's bake time fails. */
+    /* Healthy fails when a check during the batch's bake time fails
+     * (etx_hostrun_bake(), coordinator/hostrun.c). */
     [ETX_HOST_HEALTHY] = FAIL | BACK,
     [ETX_HOST_FAILED] = BACK,
     [ETX_HOST_ROLLING_BACK] =

@@ -39,7 +39,9 @@ struct resume_ctx {
     struct etx_lock *lock;
     struct etx_journal *journal;
     struct etx_eventlog *log;
-    bool *swapped;
+    bool *swapped; /* per host in rollout order, from the journal */
+    bool *healthy;
+    char halt[160]; /* the reason of a halt the dead run did not record */
     struct etx_error err;
 };
 
@@ -178,7 +180,8 @@ load_keys(struct resume_ctx *c)
 
     c->psks = calloc(c->inv->n_hosts ? c->inv->n_hosts : 1, sizeof(*c->psks));
     c->swapped = calloc(c->bp->n_order ? c->bp->n_order : 1, sizeof(bool));
-    if (c->psks == NULL || c->swapped == NULL)
+    c->healthy = calloc(c->bp->n_order ? c->bp->n_order : 1, sizeof(bool));
+    if (c->psks == NULL || c->swapped == NULL || c->healthy == NULL)
         return etx_error_sys(&c->err, ENOMEM, ETX_CTX_FILE, "key", NULL,
                              "out of memory");
     for (i = 0; i < c->bp->n_order; i++) {
@@ -228,6 +231,7 @@ check_same(struct resume_ctx *c)
                 "host %zu is now %s, the journal has %s", i + 1,
                 c->inv->hosts[c->bp->order[i]].name, c->sum.hosts[i].name);
         c->swapped[i] = c->sum.hosts[i].reached_swapped;
+        c->healthy[i] = c->sum.hosts[i].state == ETX_HOST_HEALTHY;
     }
     return ETX_OK;
 }
@@ -248,19 +252,44 @@ prepare(struct resume_ctx *c)
     return ETX_EXIT_DONE;
 }
 
+/*
+ * A running rollout with more failed hosts than max_failures: the dead
+ * run was about to halt (it died between a host's failure and the halt
+ * record), so the resume halts; the reason goes to c->halt.
+ */
+static bool
+past_max_failures(struct resume_ctx *c)
+{
+    size_t i, failed = 0;
+
+    for (i = 0; i < c->sum.n_hosts; i++)
+        failed += c->sum.hosts[i].state == ETX_HOST_FAILED;
+    if (c->sum.status != ETX_ROLLSUM_RUNNING || failed <= c->bp->max_failures)
+        return false;
+    snprintf(c->halt, sizeof(c->halt),
+             "%zu host(s) had failed before the coordinator died (%u "
+             "tolerated)",
+             failed, c->bp->max_failures);
+    return true;
+}
+
 static void
-fill_resume(const struct resume_ctx *c, struct etx_rollout_resume *rs)
+fill_resume(struct resume_ctx *c, struct etx_rollout_resume *rs)
 {
     size_t i, done;
 
+    if (!c->a->rollback && past_max_failures(c))
+        rs->halt = c->halt;
     rs->rollback = c->a->rollback || c->sum.status == ETX_ROLLSUM_HALTING ||
-                   c->sum.status == ETX_ROLLSUM_ROLLING_BACK;
+                   c->sum.status == ETX_ROLLSUM_ROLLING_BACK ||
+                   rs->halt != NULL;
     rs->batch = c->sum.batch > 0 ? (size_t)c->sum.batch : 0;
     done = rs->batch > 0 && !c->sum.batch_done ? rs->batch - 1 : rs->batch;
     if (c->sum.gate_batch > 0 && (size_t)c->sum.gate_batch == done)
         done--; /* its gate still waits for an answer */
     rs->batches_done = done;
     rs->swapped = c->swapped;
+    rs->healthy = c->healthy;
     for (i = 0; i < c->sum.n_hosts; i++)
         rs->rollback_failed = rs->rollback_failed ||
                               c->sum.hosts[i].state == ETX_HOST_ROLLBACK_FAILED;
@@ -331,6 +360,7 @@ cleanup(struct resume_ctx *c)
         etx_psk_clear(&c->psks[i]);
     free(c->psks);
     free(c->swapped);
+    free(c->healthy);
     etx_plan_free(c->plan);
     etx_batch_plan_free(c->bp);
     etx_inventory_free(c->inv);

@@ -161,26 +161,58 @@ bake_done(struct etx_rollout *r)
         next_batch(r);
 }
 
+/*
+ * The bake: its timer, and every healthy host of the batch checked again
+ * and again until the bake time passed (etx_hostrun_bake()). A check that
+ * fails fails its host; host_done() counts it like any failure.
+ */
+static void
+start_bake(struct etx_rollout *r, uint64_t bake)
+{
+    const struct etx_batch *b = cur_batch(r, r->batch);
+    uint64_t every = etx_hostrun_bake_period_ms(r->o->inv, bake);
+    size_t i, n = 0;
+
+    r->phase = PH_BAKE;
+    r->bake_over = false;
+    r->starting = true;
+    for (i = b->first; i < b->first + b->count; i++)
+        n += etx_hostrun_bake(r->hosts[i], bake);
+    r->starting = false;
+    etx_eventlog_emit(r->o->log, NULL, "bake",
+                      json_pack("{si sI si sI}", "batch", (int)r->batch + 1,
+                                "bake_ms", (json_int_t)bake, "hosts", (int)n,
+                                "every_ms", (json_int_t)(n > 0 ? every : 0)),
+                      "batch %zu healthy; baking %" PRIu64
+                      " ms, %zu host(s) checked every %" PRIu64 " ms",
+                      r->batch + 1, bake, n, n > 0 ? every : 0);
+    uv_timer_start(&r->timer, etx_rollout__timer_cb, bake, 0);
+}
+
+/* Every host of the batch rests: bake it, or go on once it baked. */
 static void
 check_batch(struct etx_rollout *r)
 {
     uint64_t bake = r->o->inv->batches.bake_ms;
 
-    if (r->phase != PH_BATCH || batch_busy(r, r->batch))
+    if ((r->phase != PH_BATCH && r->phase != PH_BAKE) ||
+        batch_busy(r, r->batch))
         return;
     if (r->halted) {
         after_halt(r);
         return;
     }
-    if (bake == 0 || passed_before(r)) {
-        bake_done(r);
+    if (r->phase == PH_BAKE) {
+        if (r->bake_over) { /* the time passed, every check ended */
+            r->phase = PH_BATCH;
+            bake_done(r);
+        }
         return;
     }
-    r->phase = PH_BAKE;
-    etx_eventlog_emit(r->o->log, NULL, "bake", NULL,
-                      "batch %zu healthy; baking %" PRIu64 " ms", r->batch + 1,
-                      bake);
-    uv_timer_start(&r->timer, etx_rollout__timer_cb, bake, 0);
+    if (bake == 0 || passed_before(r))
+        bake_done(r);
+    else
+        start_bake(r, bake);
 }
 
 void
@@ -313,8 +345,8 @@ etx_rollout__timer_fired(struct etx_rollout *r)
 {
     switch (r->phase) {
     case PH_BAKE:
-        r->phase = PH_BATCH;
-        bake_done(r);
+        r->bake_over = true;
+        check_batch(r); /* or when the last check in flight ends */
         break;
     case PH_PAUSE:
         start_batch(r, r->batch + 1);
@@ -391,15 +423,25 @@ resume_go(struct etx_rollout *r)
     const struct etx_rollout_resume *rs = r->o->resume;
     size_t i;
 
-    for (i = 0; i < r->n; i++)
+    for (i = 0; i < r->n; i++) {
         if (rs->swapped[i])
             etx_hostrun_mark_swapped(r->hosts[i]);
+        if (rs->healthy != NULL && rs->healthy[i])
+            etx_hostrun_mark_healthy(r->hosts[i]);
+    }
     if (!rs->rollback) {
         start_batch(r, 0);
         return;
     }
     r->batch = rs->batch > 0 ? rs->batch - 1 : 0;
     r->halted = true;
+    if (rs->halt != NULL) {
+        record(r, json_pack("{ss ss ss}", "kind", "rollout", "event", "halt",
+                            "reason", rs->halt));
+        etx_eventlog_emit(r->o->log, NULL, "halt",
+                          json_pack("{ss}", "reason", rs->halt), "halting: %s",
+                          rs->halt);
+    }
     r->phase = PH_ROLLBACK;
     record(r, json_pack("{ss ss}", "kind", "rollout", "event", "rollback"));
     r->rb_batch = (long)r->batch;

@@ -2,12 +2,14 @@
 /*
  * The scheduler of one rollout on one libuv loop: batches in order, each
  * host driven by coordinator/hostrun.h, the next batch only when every
- * host of the current one is healthy (then its bake time, its manual gate
- * and the pause between batches). Past max_failures, or on SIGINT/SIGTERM
- * or `etxroll abort`, it halts: no new batch, hosts in flight finish their
- * step; then, with on_failure: rollback (always after abort), every host
- * that reached swapped is put back, newest batch first, one batch at a
- * time. The journal gets rollout, batch and gate records; hosts add theirs.
+ * host of the current one is healthy (then its bake time, during which
+ * its hosts are health-checked again and must stay healthy, its manual
+ * gate and the pause between batches). Past max_failures, or on SIGINT,
+ * SIGTERM or `etxroll abort`, it halts: no new batch, hosts in flight
+ * finish their step; then, with on_failure: rollback (always after
+ * abort), every host that reached swapped is put back, newest batch
+ * first, one batch at a time. The journal gets rollout, batch and gate
+ * records; hosts add theirs.
  *
  * Gates: the rollout waits, journaled, and polls the control file
  * 'control_path' every ETX_ROLLOUT_GATE_POLL_MS; `etxroll continue ID`
@@ -50,7 +52,9 @@ struct etx_rollout_resume {
     size_t batch;         /* last batch started, from 1; 0: none */
     size_t batches_done;  /* batches 1..n passed: no bake, no gate again */
     const bool *swapped;  /* per host in rollout order: reached swapped */
+    const bool *healthy;  /* per host: the journal's last state healthy */
     bool rollback_failed; /* a host's rollback already failed for good */
+    const char *halt;     /* non-NULL: record this halt, then roll back */
 };
 
 /* Everything borrowed; it must outlive etx_rollout_run(). */

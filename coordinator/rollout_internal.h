@@ -14,7 +14,7 @@
 
 enum rollout_phase {
     PH_BATCH = 0, /* hosts of r->batch are driven */
-    PH_BAKE,      /* the batch is healthy; its bake time runs */
+    PH_BAKE,      /* the batch is healthy; its bake time and checks run */
     PH_GATE,      /* waiting for `etxroll continue` or `abort` */
     PH_PAUSE,     /* the pause between two batches */
     PH_ROLLBACK,  /* putting hosts back, batch r->rb_batch */
@@ -30,7 +30,8 @@ struct etx_rollout {
     long rb_batch;
     unsigned failures;
     bool halted, aborted;
-    bool starting; /* hosts are being started or halted in a loop */
+    bool starting;  /* hosts are being started or halted in a loop */
+    bool bake_over; /* the bake's timer fired (checks may still run) */
     enum rollout_phase phase;
     enum etx_rollout_result result;
     FILE *summary;

@@ -12,3 +12,11 @@ add_test(NAME test_resume
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_resume.sh
         ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_resume PROPERTIES TIMEOUT 300)
+
+# The bake re-checks health: a host that turns unhealthy during the bake
+# halts and rolls back; resume after a crash there
+# (tests/integration/test_gates.sh).
+add_test(NAME test_gates
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gates.sh
+        ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_gates PROPERTIES TIMEOUT 180)

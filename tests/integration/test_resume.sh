@@ -7,12 +7,19 @@
 #      rollback, a rollback intent); `etxroll resume ID` then finishes
 #      (v2, exit 0) or rolls back (v3, exit 1); every host is wholly v1 or
 #      wholly v2 (target digest and the answering service agree), no
-#      `.etxroll.` temp is left under the roots, no lock is left
+#      `.etxroll.` temp is left under the roots, no lock is left; going
+#      on, a host the journal saw healthy (on v2) is not restarted again:
+#      the same service process, no restart in the resume's JSON log;
+#      also killed during the bake (a bake check's intent and outcome)
 #   rollback ID puts back a rollout that ended done: exit 0, wholly v1
 #   6  the agent of the canary is killed (SIGKILL) while it stages a
 #      24 MiB artifact: the target stays byte-identical v1; restarted
 #      within the retry budget the host is retried and ends on v2 (exit
 #      0); not restarted, the host fails and the rollout halts (exit 1)
+#   7  the demo's restart.sh under overlap: three restarts of one host at
+#      once, and a restart killed with its process group (as the agent
+#      stops the restart of a coordinator that died) then another: each
+#      time one service process, the one the pid file names, answering
 # The test watches the journal from outside: no test hook in etxroll.
 # Usage: test_resume.sh BUILD_DIR SOURCE_DIR
 set -u
@@ -20,6 +27,7 @@ build=$1
 src=$2
 work=$(mktemp -d /tmp/etxroll-resume.XXXXXX)
 n=4
+fleet_slot=2
 # shellcheck source=fleet_lib.sh
 . "$src/tests/integration/fleet_lib.sh"
 
@@ -45,8 +53,8 @@ inventory() { # inventory FILE ARTIFACT BATCH-EXTRA RETRY
 }
 
 # Service processes started from this run's roots that the pid files no
-# longer name (two restarts that overlapped: the killed coordinator's,
-# still run by the agent, and the resume's), killed by pid.
+# longer name, killed by pid: a safety net between cases (restart.sh runs
+# one restart at a time, and one_service_each checks that none is left).
 kill_strays() {
     local e p
     for e in /proc/[0-9]*/exe; do
@@ -95,13 +103,62 @@ all_on() { # all_on VERSION-FILE VERSION
     done
 }
 
+# Every host runs exactly one service process, the one its pid file names
+# (overlapping restarts, the killed coordinator's and the resume's, used
+# to leave a second one holding the port).
+one_service_each() {
+    local i e p pids
+    for i in $(seq 1 $n); do
+        pids=""
+        for e in /proc/[0-9]*/exe; do
+            p=${e#/proc/}
+            p=${p%/exe}
+            case $(readlink "$e" 2>/dev/null) in
+            "$work/fleet/host$i/"*) pids="$pids $p" ;;
+            esac
+        done
+        [ "$pids" = " $(cat "$work/fleet/host$i/app.pid")" ] || {
+            echo "host$i runs:$pids; app.pid: $(cat "$work/fleet/host$i/app.pid")"
+            return 1
+        }
+    done
+}
+
 no_temps() { [ -z "$(find "$work/fleet" -name '*.etxroll.*' -print -quit)" ]; }
 no_lock() { [ ! -e "$work/state/rtest/lock.json" ]; }
+
+# healthy_pids: "I PID" for each host whose last journal record says
+# healthy, with the pid of its service now.
+healthy_pids() {
+    local i
+    for i in $(seq 1 $n); do
+        if grep "\"host\":\"h$i\"" "$(journal)" | tail -1 |
+            grep -q '"state":"healthy"'; then
+            echo "$i $(cat "$work/fleet/host$i/app.pid")"
+        fi
+    done
+}
+
+# not_restarted NAME LOG "I PID"...: those hosts kept their service
+# process and the resume (its JSON log LOG) sent them no restart.
+kept=0
+not_restarted() {
+    local name=$1 log=$2 i p
+    shift 2
+    for hp in "$@"; do
+        read -r i p <<<"$hp"
+        check "5 $name: h$i, healthy before, keeps its service pid $p" \
+            [ "$(cat "$work/fleet/host$i/app.pid")" = "$p" ]
+        check "5 $name: the resume does not restart h$i" \
+            bash -c "! grep -q '\"event\":\"intent\",\"host\":\"h$i\".*\"step\":\"restart\"' '$log'"
+        kept=$((kept + 1))
+    done
+}
 
 # crash NAME INVENTORY PATTERN COUNT WANT-RC: kill -9 apply at the record,
 # resume, check the outcome.
 crash() {
-    local name=$1 inv=$2 pat=$3 count=$4 want=$5 pid id rc gate=""
+    local name=$1 inv=$2 pat=$3 count=$4 want=$5 pid id rc gate="" healthy
     fresh_fleet
     "$etxroll" apply "$inv" --state-dir "$work/state" >"$work/$name.apply" 2>&1 &
     pid=$!
@@ -112,7 +169,9 @@ crash() {
     if grep -q '"kind":"gate","event":"wait"' "$(journal)"; then
         gate=1
     fi
-    "$etxroll" resume "$id" --state-dir "$work/state" >"$work/$name.resume" 2>&1 &
+    mapfile -t healthy < <(healthy_pids)
+    "$etxroll" resume "$id" --state-dir "$work/state" \
+        --log-json "$work/$name.resume.jsonl" >"$work/$name.resume" 2>&1 &
     pid=$!
     if [ -n "$gate" ]; then
         wait_record '"kind":"gate","event":"wait"' 2 "$pid"
@@ -123,9 +182,11 @@ crash() {
     check "5 $name: resume exits $want (got $rc)" [ "$rc" -eq "$want" ]
     if [ "$want" -eq 0 ]; then
         check "5 $name: every host wholly v2" all_on "$work/v2" 2
+        not_restarted "$name" "$work/$name.resume.jsonl" "${healthy[@]}"
     else
         check "5 $name: every host wholly v1" all_on "$work/v1" 1
     fi
+    check "5 $name: one service per host, named by its pid file" one_service_each
     check "5 $name: no temp file left" no_temps
     check "5 $name: the lock is released" no_lock
     check "5 $name: the journal records the resume" \
@@ -153,6 +214,8 @@ crash swap-outcome "$work/v2.yml" "$O.*\"step\":\"swap\"" 1 0
 crash restart-intent "$work/v2.yml" "$I.*\"step\":\"restart\"" 2 0
 crash restart-outcome "$work/v2.yml" "$O.*\"step\":\"restart\"" 1 0
 crash check-intent "$work/v2.yml" "$I.*\"step\":\"check\"" 3 0
+crash bake-intent "$work/v2.yml" "$I.*\"step\":\"bake\"" 1 0
+crash bake-outcome "$work/v2.yml" "$O.*\"step\":\"bake\"" 3 0
 crash batch-start "$work/v2.yml" '"kind":"batch","event":"start"' 2 0
 crash batch-done "$work/v2.yml" '"kind":"batch","event":"done"' 1 0
 crash gate-wait "$work/gate.yml" '"kind":"gate","event":"wait"' 1 0
@@ -160,6 +223,7 @@ crash halt "$work/v3.yml" '"kind":"rollout","event":"halt"' 1 1
 crash rollback-start "$work/v3.yml" '"kind":"rollout","event":"rollback"' 1 1
 crash rollback-intent "$work/v3.yml" "$I.*\"step\":\"rollback\"" 1 1
 crash rollback-outcome "$work/v3.yml" "$O.*\"step\":\"rollback\"" 1 1
+check "5: hosts seen healthy before a kill were checked (got $kept)" [ "$kept" -ge 5 ]
 
 # --- 5: the lock of a live coordinator is not taken over -----------------
 fresh_fleet
@@ -244,6 +308,26 @@ check "6b: the host fails and the rollout halts (exit $rc)" [ "$rc" -eq 1 ]
 check "6b: the live target is byte-identical v1" cmp -s "$work/v1" "$work/fleet/host1/app/bin/app"
 check "6b: no host is on v2" all_on "$work/v1" 1
 check "6b: the journal ends halted" grep -q '"result":"halted"' "$(journal)"
+
+# --- 7: overlapping and killed restarts of the demo service ---------------
+fresh_fleet
+d=$work/fleet/host1
+"$d/restart.sh" &
+"$d/restart.sh" &
+"$d/restart.sh"
+wait
+check "7: three restarts at once leave one service, named by app.pid" one_service_each
+check "7: and it answers" wholly "$work/v1" 1 1
+for _ in 1 2 3 4 5; do
+    setsid "$d/restart.sh" &
+    pid=$!
+    sleep "0.0$((RANDOM % 10))"
+    kill -9 -- "-$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    "$d/restart.sh"
+done
+check "7: restarts killed half-way, then another: one service" one_service_each
+check "7: and it answers" wholly "$work/v1" 1 1
 
 echo "test_resume: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
