@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "coordinator/batch.h"
+#include "coordinator/carrier.h"
 #include "coordinator/eventlog.h"
 #include "coordinator/journal.h"
 #include "coordinator/lock.h"
@@ -65,17 +66,13 @@ etx_apply_control_path(const char *state, const char *fleet, const char *id,
 }
 
 /*
- * Only the agent carrier and per-host rollouts are built: refuse SSH
- * hosts, shared-storage groups (one flip per group, DESIGN "Shared
- * storage") and blue-green cutovers before any work, rather than run them
- * as if they were ordinary hosts.
+ * Only per-host rollouts are built: refuse shared-storage groups (one
+ * flip per group, DESIGN "Shared storage") and blue-green cutovers before
+ * any work, rather than run them as if they were ordinary hosts.
  */
 static int
-check_carriers(struct apply_ctx *c)
+check_strategies(struct apply_ctx *c)
 {
-    const struct etx_inv_host *h;
-    size_t i;
-
     if (c->inv->n_storage_groups > 0)
         return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "storage_groups",
                              c->inv->path,
@@ -85,38 +82,18 @@ check_carriers(struct apply_ctx *c)
         return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "blue_green",
                              c->inv->path,
                              "blue-green cutovers are not built yet");
-
-    for (i = 0; i < c->bp->n_order; i++) {
-        h = &c->inv->hosts[c->bp->order[i]];
-        if (h->transport.kind == ETX_TRANSPORT_SSH)
-            return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "transport",
-                                 h->name,
-                                 "ssh carrier not built yet: use "
-                                 "transport kind agent");
-    }
     return ETX_OK;
 }
 
 static int
 load_keys(struct apply_ctx *c)
 {
-    const struct etx_inv_host *h;
-    size_t i;
-
     c->psks = calloc(c->inv->n_hosts ? c->inv->n_hosts : 1, sizeof(*c->psks));
     if (c->psks == NULL)
         return etx_error_sys(&c->err, ENOMEM, ETX_CTX_FILE, "key", NULL,
                              "cannot read the keys");
-    for (i = 0; i < c->bp->n_order; i++) {
-        h = &c->inv->hosts[c->bp->order[i]];
-        if (h->transport.key_file == NULL)
-            return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "key", h->name,
-                                 "no transport.key_file");
-        if (etx_psk_load(h->transport.key_file, &c->psks[c->bp->order[i]],
-                         &c->err) != ETX_OK)
-            return ETX_ERR;
-    }
-    return ETX_OK;
+    return etx_carrier_load_keys(c->inv, c->bp->order, c->bp->n_order, c->psks,
+                                 &c->err);
 }
 
 /* A saved plan: its id must match its content; it names the inventory
@@ -184,7 +161,7 @@ prepare(struct apply_ctx *c, const struct etx_apply_opts *a)
     c->inventory_arg = inv; /* recorded for resume */
     if (etx_inventory_load(inv, &c->inv, &c->err) != ETX_OK ||
         etx_batch_plan_new(c->inv, &c->bp, &c->err) != ETX_OK ||
-        check_carriers(c) != ETX_OK ||
+        check_strategies(c) != ETX_OK ||
         etx_plan_build(c->inv, &po, &c->plan, &c->err) != ETX_OK)
         return say(&c->err, ETX_EXIT_USAGE);
     if (c->saved != NULL &&

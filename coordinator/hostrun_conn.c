@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coordinator/carrier.h"
+
 static void ready_cb(struct etx_peer *p, const Etxroll__Hello *hello,
                      void *arg);
 static void closed_cb(struct etx_peer *p, const struct etx_error *why,
@@ -28,8 +30,7 @@ etx_hostrun__connect(struct etx_hostrun *h)
     h->wait = HR_WAIT_CONNECT;
     if (h->peer != NULL)
         return; /* already on its way */
-    h->peer = etx_peer_connect(h->env->loop, h->host->name, h->addr, h->psk,
-                               &cbs, &err);
+    h->peer = etx_carrier_connect(h->env->loop, h->host, h->psk, &cbs, &err);
     if (h->peer == NULL) {
         h->wait = HR_WAIT_NONE;
         etx_hostrun__step_failed(h, &err, NULL);
@@ -122,9 +123,6 @@ etx_hostrun_new(const struct etx_hostrun_env *env, size_t host, unsigned batch,
     h->done = cb;
     h->done_arg = arg;
     h->art_fd = -1;
-    snprintf(h->addr, sizeof(h->addr),
-             strchr(ho->address, ':') != NULL ? "[%s]:%u" : "%s:%u",
-             ho->address, (unsigned)ho->transport.port);
     uv_timer_init(env->loop, &h->timer);
     h->timer.data = h;
     return h;

@@ -45,7 +45,6 @@ struct etx_hostrun {
     const struct etx_psk *psk;
     etx_hostrun_done_cb done;
     void *done_arg;
-    char addr[300];
     unsigned batch;
     enum etx_host_state state; /* set in hostrun_set_state() only */
     enum hostrun_step step;

@@ -20,18 +20,12 @@
 #include "proto/frame.h"
 
 static const char *const step_names[] = {
-    [HR_STEP_NONE] = "none",
-    [HR_STEP_PROBE] = "probe",
-    [HR_STEP_CLEANUP] = "cleanup",
-    [HR_STEP_STAGE] = "stage",
-    [HR_STEP_VERIFY] = "verify",
-    [HR_STEP_SWAP] = "swap",
-    [HR_STEP_RESTART] = "restart",
-    [HR_STEP_CHECK] = "check",
-    [HR_STEP_ROLLBACK] = "rollback",
-    [HR_STEP_RB_RESTART] = "restart",
-    [HR_STEP_RB_CHECK] = "check",
-    [HR_STEP_END] = "end",
+    [HR_STEP_NONE] = "none",         [HR_STEP_PROBE] = "probe",
+    [HR_STEP_CLEANUP] = "cleanup",   [HR_STEP_STAGE] = "stage",
+    [HR_STEP_VERIFY] = "verify",     [HR_STEP_SWAP] = "swap",
+    [HR_STEP_RESTART] = "restart",   [HR_STEP_CHECK] = "check",
+    [HR_STEP_ROLLBACK] = "rollback", [HR_STEP_RB_RESTART] = "restart",
+    [HR_STEP_RB_CHECK] = "check",    [HR_STEP_END] = "end",
 };
 
 _Static_assert(sizeof(step_names) / sizeof(step_names[0]) == HR_STEP_END + 1,
@@ -74,8 +68,8 @@ request(struct etx_hostrun *h, Etxroll__Envelope *env, struct etx_error *err)
     if (rc == ETX_OK)
         h->wait = HR_WAIT_RESULT;
     else if (rc == ETX_AGAIN)
-        rc = etx_error_set(err, ETX_CLASS_TRANSIENT, EAGAIN, "send", h->addr,
-                           "the connection's queue is full");
+        rc = etx_error_set(err, ETX_CLASS_TRANSIENT, EAGAIN, "send",
+                           h->host->name, "the connection's queue is full");
     return rc;
 }
 
@@ -256,7 +250,7 @@ send_stage_begin(struct etx_hostrun *h, struct etx_error *err)
     if (rc != ETX_OK)
         return rc == ETX_AGAIN
                    ? etx_error_set(err, ETX_CLASS_TRANSIENT, EAGAIN, "send",
-                                   h->addr, "the queue is full")
+                                   h->host->name, "the queue is full")
                    : rc;
     return etx_hostrun__push(h, err);
 }
@@ -342,7 +336,7 @@ etx_hostrun__send(struct etx_hostrun *h, struct etx_error *err)
     case HR_STEP_ROLLBACK:
         return send_rollback(h, err);
     default:
-        return etx_error_set(err, ETX_CLASS_INTERNAL, 0, "step", h->addr,
+        return etx_error_set(err, ETX_CLASS_INTERNAL, 0, "step", h->host->name,
                              "no request for step %d", (int)h->step);
     }
 }

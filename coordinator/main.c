@@ -106,10 +106,9 @@ static const struct etx_cmd cmds[] = {
      "  --expect-plan-id ID   refuse (exit 4) unless the plan id is ID\n"
      "\n"
      "Exit 0 done; 1 halted or rolled back, or the fleet lock is held (the\n"
-     "message names the holder); 2 usage or inventory error (ssh hosts:\n"
-     "the ssh carrier is not built yet); 3 rollback incomplete; 4 the plan\n"
-     "id differs from --expect-plan-id, or the saved plan no longer\n"
-     "matches (or was edited).\n",
+     "message names the holder); 2 usage or inventory error; 3 rollback\n"
+     "incomplete; 4 the plan id differs from --expect-plan-id, or the\n"
+     "saved plan no longer matches (or was edited).\n",
      cmd_apply},
     {"resume", "resume ID [--state-dir DIR] [--log-json FILE]",
      "finish or roll back an interrupted rollout",
@@ -181,8 +180,8 @@ static const struct etx_cmd cmds[] = {
      "version, host name, kernel and boot id, and the inventory's target as\n"
      "that host sees it: exists, SHA-256, size, mode, owner, file system\n"
      "(network or not), mount, free bytes and the processes holding it.\n"
-     "Read-only: nothing on a host changes. Hosts reached over ssh are\n"
-     "reported as not reachable yet (the ssh carrier is not built).\n"
+     "Read-only: nothing on a host changes. SSH hosts run `etxroll-agent\n"
+     "--stdio` for the probe (docs/ssh.md).\n"
      "\n"
      "  --json          print one JSON object keyed by host name\n"
      "  --timeout DUR   give up on hosts that have not answered after DUR\n"

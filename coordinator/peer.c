@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* One agent connection, coordinator side: hello, requests, results. */
+/*
+ * One agent connection, coordinator side: hello, requests, results. Over
+ * SSH the frames run on a local socket that coordinator/ssh.c pumps to
+ * the remote agent's stdin/stdout; the peer then ends when both the
+ * connection and the SSH session are closed.
+ */
 #include "coordinator/peer.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "coordinator/ssh.h"
 #include "proto/conn.h"
 #include "proto/frame.h"
 
@@ -17,7 +24,10 @@ struct pending {
 };
 
 struct etx_peer {
-    struct etx_conn *conn;
+    uv_loop_t *loop;
+    struct etx_conn *conn; /* NULL before the SSH carrier opens, and after
+                            * the connection closed */
+    struct etx_ssh *ssh;   /* the SSH carrier, NULL for TCP or once closed */
     struct etx_peer_cbs cbs;
     char *name;
     bool ready;
@@ -26,6 +36,10 @@ struct etx_peer {
     Etxroll__Envelope *hello; /* the agent's Hello frame, kept for facts */
     struct etx_error why;     /* set when the peer itself ends the link */
     bool failed;
+    struct etx_error ssh_why; /* why the SSH carrier ended on its own */
+    bool ssh_failed;
+    struct etx_error conn_why; /* why the connection ended, if it said */
+    bool conn_failed;
 };
 
 static void
@@ -55,7 +69,10 @@ peer_fail(struct etx_peer *p, const struct etx_error *why)
         p->why = *why;
         p->failed = true;
     }
-    etx_conn_close(p->conn);
+    if (p->conn != NULL)
+        etx_conn_close(p->conn);
+    else if (p->ssh != NULL)
+        etx_ssh_close(p->ssh);
 }
 
 static void
@@ -151,15 +168,19 @@ on_drain(struct etx_conn *c, void *arg)
         p->cbs.drain(p, p->cbs.arg);
 }
 
+/* Both carriers are gone: fail what waits, report once, free. */
 static void
-on_close(struct etx_conn *c, const struct etx_error *why, void *arg)
+finish(struct etx_peer *p)
 {
-    struct etx_peer *p = arg;
+    const struct etx_error *why = NULL;
     struct etx_error named;
 
-    (void)c;
     if (p->failed)
         why = &p->why;
+    else if (p->ssh_failed)
+        why = &p->ssh_why; /* says more than the end of file it caused */
+    else if (p->conn_failed)
+        why = &p->conn_why;
     if (why != NULL) {
         named = *why;
         snprintf(named.where, sizeof(named.where), "%s", p->name);
@@ -170,6 +191,23 @@ on_close(struct etx_conn *c, const struct etx_error *why, void *arg)
     etx_frame_free(p->hello);
     free(p->name);
     free(p);
+}
+
+static void
+on_close(struct etx_conn *c, const struct etx_error *why, void *arg)
+{
+    struct etx_peer *p = arg;
+
+    (void)c;
+    p->conn = NULL;
+    if (why != NULL) {
+        p->conn_why = *why;
+        p->conn_failed = true;
+    }
+    if (p->ssh != NULL)
+        etx_ssh_close(p->ssh); /* its closed callback finishes */
+    else
+        finish(p);
 }
 
 static int
@@ -185,14 +223,10 @@ send_hello(struct etx_peer *p, struct etx_error *err)
     return etx_conn_send(p->conn, &env, err);
 }
 
-struct etx_peer *
-etx_peer_connect(uv_loop_t *loop, const char *name, const char *addr,
-                 const struct etx_psk *psk, const struct etx_peer_cbs *cbs,
-                 struct etx_error *err)
+static struct etx_peer *
+peer_new(uv_loop_t *loop, const char *name, const struct etx_peer_cbs *cbs,
+         struct etx_error *err)
 {
-    struct etx_conn_opts opts = {.psk = psk};
-    struct etx_conn_cbs ccbs = {
-        .on_frame = on_frame, .on_close = on_close, .on_drain = on_drain};
     struct etx_peer *p = calloc(1, sizeof(*p));
 
     if (p == NULL || (p->name = strdup(name)) == NULL) {
@@ -201,8 +235,24 @@ etx_peer_connect(uv_loop_t *loop, const char *name, const char *addr,
                       "cannot connect");
         return NULL;
     }
+    p->loop = loop;
     p->cbs = *cbs;
     p->next_id = 1;
+    return p;
+}
+
+struct etx_peer *
+etx_peer_connect(uv_loop_t *loop, const char *name, const char *addr,
+                 const struct etx_psk *psk, const struct etx_peer_cbs *cbs,
+                 struct etx_error *err)
+{
+    struct etx_conn_opts opts = {.psk = psk};
+    struct etx_conn_cbs ccbs = {
+        .on_frame = on_frame, .on_close = on_close, .on_drain = on_drain};
+    struct etx_peer *p = peer_new(loop, name, cbs, err);
+
+    if (p == NULL)
+        return NULL;
     ccbs.arg = p;
     p->conn = etx_conn_connect(loop, addr, &opts, &ccbs, err);
     if (p->conn == NULL) {
@@ -216,6 +266,65 @@ etx_peer_connect(uv_loop_t *loop, const char *name, const char *addr,
     return p;
 }
 
+/* The remote agent runs: speak the frames on the local end of its pipe. */
+static void
+ssh_open_cb(struct etx_ssh *s, int fd, void *arg)
+{
+    struct etx_peer *p = arg;
+    struct etx_conn_cbs ccbs = {.on_frame = on_frame,
+                                .on_close = on_close,
+                                .on_drain = on_drain,
+                                .arg = p};
+    struct etx_conn_opts opts = {0};
+    const int fds[2] = {fd, fd};
+    struct etx_error err = {0};
+
+    (void)s;
+    p->conn = etx_conn_open_stdio(p->loop, fds, &opts, &ccbs, &err);
+    if (p->conn == NULL) {
+        close(fd);
+        peer_fail(p, &err); /* closes s */
+        return;
+    }
+    send_hello(p, &err);
+}
+
+static void
+ssh_closed_cb(struct etx_ssh *s, const struct etx_error *why, void *arg)
+{
+    struct etx_peer *p = arg;
+
+    (void)s;
+    p->ssh = NULL;
+    if (why != NULL) {
+        p->ssh_why = *why;
+        p->ssh_failed = true;
+    }
+    if (p->conn != NULL)
+        etx_conn_close(p->conn); /* its on_close finishes */
+    else
+        finish(p);
+}
+
+struct etx_peer *
+etx_peer_connect_ssh(uv_loop_t *loop, const struct etx_ssh_target *t,
+                     const struct etx_peer_cbs *cbs, struct etx_error *err)
+{
+    struct etx_ssh_cbs scbs = {.open = ssh_open_cb, .closed = ssh_closed_cb};
+    struct etx_peer *p = peer_new(loop, t->name, cbs, err);
+
+    if (p == NULL)
+        return NULL;
+    scbs.arg = p;
+    p->ssh = etx_ssh_open(loop, t, &scbs, err);
+    if (p->ssh == NULL) {
+        free(p->name);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
 static int
 send_tracked(struct etx_peer *p, Etxroll__Envelope *env, etx_peer_result_cb cb,
              void *arg, struct etx_error *err)
@@ -226,6 +335,11 @@ send_tracked(struct etx_peer *p, Etxroll__Envelope *env, etx_peer_result_cb cb,
     if (q == NULL)
         return etx_error_sys(err, ENOMEM, ETX_CTX_NET, "request", p->name,
                              "cannot queue a request");
+    if (p->conn == NULL) {
+        free(q);
+        return etx_error_set(err, ETX_CLASS_TRANSIENT, ENOTCONN, "request",
+                             p->name, "the agent is not connected");
+    }
     env->id = p->next_id++;
     rc = etx_conn_send(p->conn, env, err);
     if (rc != ETX_OK) {
@@ -256,7 +370,7 @@ etx_peer_send(struct etx_peer *p, Etxroll__Envelope *env, struct etx_error *err)
 size_t
 etx_peer_queued_bytes(const struct etx_peer *p)
 {
-    return etx_conn_queued_bytes(p->conn);
+    return p->conn != NULL ? etx_conn_queued_bytes(p->conn) : 0;
 }
 
 const Etxroll__HostFacts *
@@ -274,5 +388,8 @@ etx_peer_name(const struct etx_peer *p)
 void
 etx_peer_close(struct etx_peer *p)
 {
-    etx_conn_close(p->conn);
+    if (p->conn != NULL)
+        etx_conn_close(p->conn);
+    else if (p->ssh != NULL)
+        etx_ssh_close(p->ssh);
 }

@@ -16,6 +16,7 @@
 
 struct etx_peer; /* opaque */
 struct etx_psk;
+struct etx_ssh_target;
 
 /* The agent answered Hello with our protocol version; 'hello' is borrowed
  * for the call (its facts stay available through etx_peer_facts()). */
@@ -45,8 +46,8 @@ typedef void (*etx_peer_unsolicited_cb)(struct etx_peer *p,
 typedef void (*etx_peer_drain_cb)(struct etx_peer *p, void *arg);
 
 struct etx_peer_cbs {
-    etx_peer_ready_cb ready;             /* required */
-    etx_peer_closed_cb closed;           /* required */
+    etx_peer_ready_cb ready;   /* required */
+    etx_peer_closed_cb closed; /* required */
     void *arg;
     etx_peer_unsolicited_cb unsolicited; /* optional */
     etx_peer_drain_cb drain;             /* optional */
@@ -61,6 +62,18 @@ struct etx_peer *etx_peer_connect(uv_loop_t *loop, const char *name,
                                   const char *addr, const struct etx_psk *psk,
                                   const struct etx_peer_cbs *cbs,
                                   struct etx_error *err);
+
+/*
+ * Connect over SSH (coordinator/ssh.h): run the agent on the host with
+ * `--stdio` and speak the same frames on its stdin/stdout. 't' is copied;
+ * t->name names the host. Returns the new peer or NULL with err set; SSH
+ * failures (host key, authentication, a missing agent, its exit status
+ * and last stderr line) come through cbs->closed.
+ */
+struct etx_peer *etx_peer_connect_ssh(uv_loop_t *loop,
+                                      const struct etx_ssh_target *t,
+                                      const struct etx_peer_cbs *cbs,
+                                      struct etx_error *err);
 
 /*
  * Send a request: 'env' has its body set; the peer assigns env->id. 'cb'

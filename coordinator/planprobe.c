@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "coordinator/carrier.h"
 #include "coordinator/peer.h"
 #include "proto/psk.h"
 
@@ -31,9 +32,12 @@ struct pp_run {
     const struct etx_inventory *inv;
     struct pp_host *hosts;
     size_t n;
+    size_t next; /* the first host not started yet */
     size_t open;
     uint64_t timeout_ms;
 };
+
+static void start_more(struct pp_run *run);
 
 static void
 host_fail(struct pp_host *h, const char *msg)
@@ -146,7 +150,9 @@ on_closed(struct etx_peer *p, const struct etx_error *why, void *arg)
     host_fail(h, why != NULL ? etx_error_format(why, line, sizeof(line))
                              : "the connection closed before an answer");
     h->peer = NULL;
-    if (--h->run->open == 0)
+    h->run->open--;
+    start_more(h->run);
+    if (h->run->open == 0)
         uv_timer_stop(&h->run->timer);
 }
 
@@ -162,6 +168,8 @@ on_timeout(uv_timer_t *t)
         host_fail(&run->hosts[i], "no answer before the probe's timeout");
         etx_peer_close(run->hosts[i].peer);
     }
+    for (; run->next < run->n; run->next++)
+        host_fail(&run->hosts[run->next], "not probed before the timeout");
 }
 
 static void
@@ -171,30 +179,25 @@ start_host(struct pp_run *run, struct pp_host *h)
     struct etx_peer_cbs cbs = {
         .ready = on_ready, .closed = on_closed, .arg = h};
     struct etx_error err = {0};
-    struct etx_psk psk;
-    char addr[600], line[1200];
+    char line[1200];
 
-    if (s->transport.kind == ETX_TRANSPORT_SSH) {
-        host_fail(h, "ssh carrier not built yet");
-        return;
-    }
-    if (s->transport.key_file == NULL) {
-        host_fail(h, "no transport.key_file for this host");
-        return;
-    }
-    if (etx_psk_load(s->transport.key_file, &psk, &err) != ETX_OK) {
-        host_fail(h, etx_error_format(&err, line, sizeof(line)));
-        return;
-    }
-    snprintf(addr, sizeof(addr),
-             strchr(s->address, ':') != NULL ? "[%s]:%u" : "%s:%u", s->address,
-             (unsigned)s->transport.port);
-    h->peer = etx_peer_connect(&run->loop, s->name, addr, &psk, &cbs, &err);
-    etx_psk_clear(&psk);
+    h->peer = etx_carrier_connect(&run->loop, s, NULL, &cbs, &err);
     if (h->peer == NULL)
         host_fail(h, etx_error_format(&err, line, sizeof(line)));
     else
         run->open++;
+}
+
+/*
+ * Keep up to ETX_PLANPROBE_PARALLEL connections open: each costs a TLS
+ * or SSH session, and a fleet of thousands would otherwise hold them all
+ * at once.
+ */
+static void
+start_more(struct pp_run *run)
+{
+    while (run->open < ETX_PLANPROBE_PARALLEL && run->next < run->n)
+        start_host(run, &run->hosts[run->next++]);
 }
 
 static int
@@ -228,7 +231,6 @@ etx_planprobe_run(const struct etx_inventory *inv, const size_t *idx, size_t n,
 {
     struct pp_run run;
     json_t *all = json_object();
-    size_t i;
     int rc = ETX_ERR;
 
     memset(&run, 0, sizeof(run));
@@ -239,8 +241,7 @@ etx_planprobe_run(const struct etx_inventory *inv, const size_t *idx, size_t n,
         goto out;
     uv_timer_init(&run.loop, &run.timer);
     run.timer.data = &run;
-    for (i = 0; i < run.n; i++)
-        start_host(&run, &run.hosts[i]);
+    start_more(&run);
     if (run.open > 0)
         uv_timer_start(&run.timer, on_timeout, run.timeout_ms, 0);
     uv_run(&run.loop, UV_RUN_DEFAULT);

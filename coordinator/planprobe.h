@@ -18,6 +18,7 @@
 #include "proto/error.h"
 
 #define ETX_PLANPROBE_TIMEOUT_MS 15000
+#define ETX_PLANPROBE_PARALLEL   64 /* connections open at once */
 
 /*
  * Probe the hosts inv->hosts[idx[0..n-1]]. On success *out is a new JSON

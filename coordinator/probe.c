@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "coordinator/inventory.h"
+#include "coordinator/carrier.h"
 #include "coordinator/peer.h"
 #include "proto/psk.h"
 
@@ -192,26 +193,9 @@ start_host(struct probe_run *run, struct probe_host *h)
     struct etx_peer_cbs cbs = {
         .ready = on_ready, .closed = on_closed, .arg = h};
     struct etx_error err = {0};
-    struct etx_psk psk;
-    char addr[600], line[1200];
+    char line[1200];
 
-    if (s->transport.kind == ETX_TRANSPORT_SSH) {
-        host_fail(h, "ssh carrier not built yet");
-        return;
-    }
-    if (s->transport.key_file == NULL) {
-        host_fail(h, "no transport.key_file for this host");
-        return;
-    }
-    if (etx_psk_load(s->transport.key_file, &psk, &err) != ETX_OK) {
-        host_fail(h, "%s", etx_error_format(&err, line, sizeof(line)));
-        return;
-    }
-    snprintf(addr, sizeof(addr),
-             strchr(s->address, ':') != NULL ? "[%s]:%u" : "%s:%u", s->address,
-             (unsigned)s->transport.port);
-    h->peer = etx_peer_connect(&run->loop, s->name, addr, &psk, &cbs, &err);
-    etx_psk_clear(&psk);
+    h->peer = etx_carrier_connect(&run->loop, s, NULL, &cbs, &err);
     if (h->peer == NULL)
         host_fail(h, "%s", etx_error_format(&err, line, sizeof(line)));
     else

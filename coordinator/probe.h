@@ -30,7 +30,7 @@ struct etx_probe_opts {
 /*
  * Probe and print the results to 'out' in inventory order. Returns ETX_OK
  * with *n_failed set to the hosts that did not answer (unreachable, wrong
- * key, timeout, refused, or an ssh host: that carrier is not built yet);
+ * key or host key, timeout, refused, no agent on an ssh host);
  * or ETX_ERR with err (class input) when a named host is not in the
  * inventory, and nothing is contacted.
  */

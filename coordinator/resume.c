@@ -14,6 +14,7 @@
 
 #include "coordinator/apply.h"
 #include "coordinator/batch.h"
+#include "coordinator/carrier.h"
 #include "coordinator/eventlog.h"
 #include "coordinator/journal.h"
 #include "coordinator/lock.h"
@@ -175,25 +176,14 @@ take_lock(struct resume_ctx *c)
 static int
 load_keys(struct resume_ctx *c)
 {
-    const struct etx_inv_host *h;
-    size_t i;
-
     c->psks = calloc(c->inv->n_hosts ? c->inv->n_hosts : 1, sizeof(*c->psks));
     c->swapped = calloc(c->bp->n_order ? c->bp->n_order : 1, sizeof(bool));
     c->healthy = calloc(c->bp->n_order ? c->bp->n_order : 1, sizeof(bool));
     if (c->psks == NULL || c->swapped == NULL || c->healthy == NULL)
         return etx_error_sys(&c->err, ENOMEM, ETX_CTX_FILE, "key", NULL,
                              "out of memory");
-    for (i = 0; i < c->bp->n_order; i++) {
-        h = &c->inv->hosts[c->bp->order[i]];
-        if (h->transport.key_file == NULL)
-            return etx_error_set(&c->err, ETX_CLASS_INPUT, 0, "key", h->name,
-                                 "no transport.key_file");
-        if (etx_psk_load(h->transport.key_file, &c->psks[c->bp->order[i]],
-                         &c->err) != ETX_OK)
-            return ETX_ERR;
-    }
-    return ETX_OK;
+    return etx_carrier_load_keys(c->inv, c->bp->order, c->bp->n_order, c->psks,
+                                 &c->err);
 }
 
 static const char *

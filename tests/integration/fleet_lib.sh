@@ -11,7 +11,7 @@ svc=$build/tests/agent-daemon
 # (20000 + 2000 * slot ...), below the kernel's ephemeral ports (32768-),
 # so that ctest's parallel runs of two scripts never share one: each
 # script sets its own slot (test_rollout 0, test_plans 1, test_resume 2,
-# test_gates 3, test_ssh 4; 5 is free). Within the range the base is random
+# test_gates 3, test_ssh_rollout 4; 5 is free). Within the range the base is random
 # (100 bases of 20 ports: agents base+1.., services base+11..), so that
 # two builds' runs of one script seldom meet; when they do, demo-fleet.sh
 # refuses the taken port and `fleet start` fails the script.

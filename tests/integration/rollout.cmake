@@ -20,3 +20,10 @@ add_test(NAME test_gates
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gates.sh
         ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_gates PROPERTIES TIMEOUT 180)
+
+# etxroll apply over the SSH carrier, real sshd servers on 127.0.0.x
+# (tests/integration/test_ssh_rollout.sh).
+add_test(NAME test_ssh_rollout
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ssh_rollout.sh
+        ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_ssh_rollout PROPERTIES TIMEOUT 300)
