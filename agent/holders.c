@@ -475,6 +475,10 @@ scan_fds(struct scan *s, struct etx_error *err)
         return ETX_OK;
     }
     dir = fdopendir(fd);
+    if (dir == NULL && (errno == ENOENT || errno == ESRCH)) {
+        close(fd); /* it exited between the two calls: not a holder */
+        return ETX_OK;
+    }
     if (dir == NULL) {
         close(fd);
         return etx_error_sys(err, errno, ETX_CTX_FILE, "holders-scan", "/proc",
