@@ -92,14 +92,27 @@ etx_conn__fail_uv(struct etx_conn *c, int status, const char *op,
 
 /* ---- reading ---- */
 
+/* A NULL buffer makes libuv report UV_ENOBUFS to read_cb. */
 static void
 alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct etx_conn *c = h->data;
 
     (void)hint;
+    if (c->rbuf == NULL)
+        c->rbuf = malloc(ETX_CONN__READ_BUF);
     buf->base = (char *)c->rbuf;
-    buf->len = sizeof(c->rbuf);
+    buf->len = c->rbuf != NULL ? ETX_CONN__READ_BUF : 0;
+}
+
+/* The read buffer goes once nothing in it waits to be framed. */
+static void
+release_rbuf(struct etx_conn *c)
+{
+    if (c->tls != NULL || c->in_off == c->in_len) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+    }
 }
 
 static void
@@ -127,14 +140,12 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct etx_conn *c = s->data;
     struct etx_error err = {0};
 
-    if (n == 0 || !etx_conn__is_live(c))
-        return;
-    if (n == UV_EOF) {
-        read_eof(c);
-        return;
-    }
-    if (n < 0) {
-        etx_conn__fail_uv(c, (int)n, "read", "cannot read from the peer");
+    if (n <= 0 || !etx_conn__is_live(c)) {
+        release_rbuf(c);
+        if (n == UV_EOF && etx_conn__is_live(c))
+            read_eof(c);
+        else if (n < 0 && etx_conn__is_live(c))
+            etx_conn__fail_uv(c, (int)n, "read", "cannot read from the peer");
         return;
     }
     if (c->tls == NULL) {
@@ -142,9 +153,11 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->in_len = (size_t)n;
     } else if (etx_tls_feed_ciphertext(c->tls, buf->base, (size_t)n, &err) !=
                ETX_OK) {
+        release_rbuf(c);
         etx_conn__fail(c, &err);
         return;
     }
+    release_rbuf(c);
     etx_conn__advance(c);
 }
 
@@ -175,15 +188,15 @@ update_reading(struct etx_conn *c)
 static int
 pull_plaintext(struct etx_conn *c, struct etx_error *err)
 {
+    uint8_t chunk[ETX_CONN__PLAIN_CHUNK];
     size_t n = 0;
     int rc;
 
     if (c->tls != NULL) {
-        rc =
-            etx_tls_read_plaintext(c->tls, c->chunk, sizeof(c->chunk), &n, err);
+        rc = etx_tls_read_plaintext(c->tls, chunk, sizeof(chunk), &n, err);
         if (rc != ETX_OK)
             return rc;
-        return etx_frame_reader_feed(c->reader, c->chunk, n, err);
+        return etx_frame_reader_feed(c->reader, chunk, n, err);
     }
     if (c->in_off == c->in_len)
         return ETX_AGAIN;
@@ -192,6 +205,7 @@ pull_plaintext(struct etx_conn *c, struct etx_error *err)
         n = ETX_CONN__PLAIN_CHUNK;
     rc = etx_frame_reader_feed(c->reader, c->rbuf + c->in_off, n, err);
     c->in_off += n;
+    release_rbuf(c);
     return rc;
 }
 
@@ -301,6 +315,7 @@ finish(struct etx_conn *c)
     etx_conn__free_early(c);
     etx_tls_free(c->tls);
     etx_frame_reader_free(c->reader);
+    free(c->rbuf);
     free(c);
 }
 

@@ -19,6 +19,7 @@
 #include "proto/tls.h"
 
 #define ETX_CONN__PLAIN_CHUNK (16u * 1024u)
+#define ETX_CONN__READ_BUF    (64u * 1024u)
 #define ETX_CONN__PEER_LEN    64
 
 struct etx_frame_reader;
@@ -62,8 +63,10 @@ struct etx_conn {
     struct etx_error why;
     size_t in_off, in_len; /* unread plaintext in rbuf (stdio) */
     char peer[ETX_CONN__PEER_LEN];
-    uint8_t chunk[ETX_CONN__PLAIN_CHUNK];
-    uint8_t rbuf[64 * 1024];
+    /* ETX_CONN__READ_BUF bytes while a read is handled, or while stdio
+     * plaintext waits in it; NULL otherwise, so that the many idle
+     * connections of a coordinator hold no read buffer. */
+    uint8_t *rbuf;
 };
 
 /* ---- defined in conn.c, for dial.c ---- */

@@ -79,8 +79,8 @@ etx_frame_free(Etxroll__Envelope *env)
 }
 
 int
-etx_frame_encode(const Etxroll__Envelope *env, uint8_t **out,
-                 size_t *out_len, struct etx_error *err)
+etx_frame_encode(const Etxroll__Envelope *env, uint8_t **out, size_t *out_len,
+                 struct etx_error *err)
 {
     size_t n = etxroll__envelope__get_packed_size(env);
     uint8_t *buf = NULL;
@@ -161,8 +161,8 @@ make_room(struct etx_frame_reader *r, size_t more, struct etx_error *err)
 }
 
 int
-etx_frame_reader_feed(struct etx_frame_reader *r, const void *data,
-                      size_t len, struct etx_error *err)
+etx_frame_reader_feed(struct etx_frame_reader *r, const void *data, size_t len,
+                      struct etx_error *err)
 {
     if (r->bad) {
         if (err != NULL)
@@ -199,6 +199,12 @@ etx_frame_reader_next(struct etx_frame_reader *r, Etxroll__Envelope **out,
     if (rc == ETX_ERR)
         return go_bad(r, err);
     r->off += used;
+    if (r->off == r->len) {
+        /* Nothing pending: an idle connection keeps no buffer. */
+        free(r->buf);
+        r->buf = NULL;
+        r->off = r->len = r->cap = 0;
+    }
     return rc;
 }
 
