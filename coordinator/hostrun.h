@@ -113,6 +113,13 @@ void etx_hostrun_close(struct etx_hostrun *h);
 enum etx_host_state etx_hostrun_state(const struct etx_hostrun *h);
 bool etx_hostrun_reached_swapped(const struct etx_hostrun *h);
 bool etx_hostrun_is_running(const struct etx_hostrun *h);
+
+/*
+ * The host's batch is done: close its idle connection, so that a fleet's
+ * memory and its agents' sessions grow with the batch, not the fleet. A
+ * later step (a rollback) connects again. No-op while h runs.
+ */
+void etx_hostrun_release(struct etx_hostrun *h);
 bool etx_hostrun_is_retrying(const struct etx_hostrun *h);
 unsigned etx_hostrun_batch(const struct etx_hostrun *h);
 unsigned etx_hostrun_attempts(const struct etx_hostrun *h); /* all tries */

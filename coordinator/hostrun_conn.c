@@ -129,6 +129,15 @@ etx_hostrun_new(const struct etx_hostrun_env *env, size_t host, unsigned batch,
 }
 
 void
+etx_hostrun_release(struct etx_hostrun *h)
+{
+    if (h->running || h->peer == NULL)
+        return;
+    h->peer_ready = false; /* a later step waits for a new connection */
+    etx_peer_close(h->peer); /* closed_cb: idle, nothing waits */
+}
+
+void
 etx_hostrun_close(struct etx_hostrun *h)
 {
     if (h == NULL)

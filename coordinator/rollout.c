@@ -148,14 +148,18 @@ static void
 bake_done(struct etx_rollout *r)
 {
     bool last = r->batch + 1 >= r->o->bp->n_batches || passed_before(r);
+    const struct etx_batch *b = cur_batch(r, r->batch);
+    size_t i;
 
+    for (i = b->first; i < b->first + b->count; i++)
+        etx_hostrun_release(r->hosts[i]);
     record(r, json_pack("{ss ss si}", "kind", "batch", "event", "done", "batch",
                         (int)r->batch + 1));
     etx_eventlog_emit(
         r->o->log, NULL, "batch",
         json_pack("{ss si}", "phase", "done", "batch", (int)r->batch + 1),
         "batch %zu of %zu is healthy", r->batch + 1, r->o->bp->n_batches);
-    if (cur_batch(r, r->batch)->gate_after && !last)
+    if (b->gate_after && !last)
         gate_wait(r);
     else
         next_batch(r);
