@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "coordinator/ssh_internal.h"
+#include "coordinator/sshcmd.h"
 #include "coordinator/sshpush.h"
 
 /*
@@ -239,10 +240,10 @@ static int begin_push(struct etx_ssh *s, struct etx_error *err);
 static int
 make_command(struct etx_ssh *s, struct etx_error *err)
 {
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
 
-    if (etx_sshpush_command(s->agent_path, s->agent_config, cmd, sizeof(cmd),
-                            err) != ETX_OK)
+    if (etx_sshcmd_command(s->agent_path, s->agent_config, cmd, sizeof(cmd),
+                           err) != ETX_OK)
         return ETX_ERR;
     s->command = strdup(cmd);
     if (s->command == NULL)
@@ -313,7 +314,7 @@ push_work(uv_work_t *w)
                                   .push_dir = s->push_dir,
                                   .local_agent = s->local_agent,
                                   .timeout_ms = s->push_timeout_ms};
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
 
     /* Only push_* fields are written here; the loop reads them after. */
     s->push_rc = etx_sshpush_prepare(s->session, &req, cmd, sizeof(cmd),

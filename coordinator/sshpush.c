@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * push_agent over SSH (coordinator/sshpush.h): shell quoting of the remote
- * command, the probe channel and its strict parser, the platform check,
- * and the SFTP upload with read-back digest and rename.
+ * push_agent over SSH (coordinator/sshpush.h): the probe channel, and the
+ * SFTP upload with read-back digest and rename. The command lines and the
+ * probe's parser are coordinator/sshcmd.c.
  */
 #include "coordinator/sshpush.h"
 
@@ -15,15 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <libssh/sftp.h>
 
+#include "coordinator/sshcmd.h"
 #include "proto/digest.h"
 
-#define PROBE_OUT_MAX (3 * (ETX_SSHPUSH_NAME_MAX + 1))
+#define PROBE_OUT_MAX (3 * (ETX_SSHCMD_NAME_MAX + 1))
 #define MV_OUT_MAX    512
 #define CHUNK         (32 * 1024) /* one SFTP read or write */
 #define HEX16         16          /* digest hex digits in the file name */
@@ -46,132 +46,6 @@ struct push {
     char tmp[PATH_MAX];
     bool tmp_made; /* tmp exists on the host and is ours to remove */
 };
-
-/* Nothing in s needs a line of its own in a shell command. */
-static bool
-one_line(const char *s)
-{
-    return s != NULL && *s != '\0' && strpbrk(s, "\n\r") == NULL;
-}
-
-/* Append s to buf at *pos, single-quoted when 'quoted'; false when the
- * result (with its NUL) does not fit in len. */
-static bool
-append(char *buf, size_t len, size_t *pos, const char *s, bool quoted)
-{
-    size_t n = *pos;
-
-    if (quoted && n + 1 < len)
-        buf[n++] = '\'';
-    for (; *s != '\0' && n + 1 < len; s++) {
-        if (!quoted || *s != '\'') {
-            buf[n++] = *s;
-        } else if (n + 4 < len) {
-            memcpy(buf + n, "'\\''", 4);
-            n += 4;
-        } else {
-            return false;
-        }
-    }
-    if (*s != '\0' || (quoted && n + 1 >= len))
-        return false;
-    if (quoted)
-        buf[n++] = '\'';
-    buf[n] = '\0';
-    *pos = n;
-    return true;
-}
-
-int
-etx_sshpush_command(const char *agent, const char *config, char *buf,
-                    size_t len, struct etx_error *err)
-{
-    size_t pos = 0;
-
-    if (len > 0)
-        buf[0] = '\0';
-    if (!one_line(agent) || !one_line(config))
-        return etx_error_set(err, ETX_CLASS_INPUT, 0, "ssh-command", NULL,
-                             "the remote agent path and config must be "
-                             "non-empty and on one line");
-    if (len > 0 && append(buf, len, &pos, agent, true) &&
-        append(buf, len, &pos, " --stdio --config ", false) &&
-        append(buf, len, &pos, config, true))
-        return ETX_OK;
-    if (len > 0)
-        buf[0] = '\0';
-    return etx_error_set(err, ETX_CLASS_INPUT, 0, "ssh-command", NULL,
-                         "the remote agent command is longer than %zu bytes",
-                         len > 0 ? len - 1 : 0);
-}
-
-static bool
-name_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
-
-/* Copy the line at *at (before end) into dst and move past its '\n';
- * false unless it is 1..ETX_SSHPUSH_NAME_MAX name characters. */
-static bool
-probe_line(const char **at, const char *end, char dst[ETX_SSHPUSH_NAME_MAX + 1])
-{
-    const char *s = *at;
-    size_t n = 0;
-
-    while (s + n < end && s[n] != '\n') {
-        if (n == ETX_SSHPUSH_NAME_MAX || !name_char(s[n]))
-            return false;
-        dst[n] = s[n];
-        n++;
-    }
-    if (n == 0 || s + n == end)
-        return false;
-    dst[n] = '\0';
-    *at = s + n + 1;
-    return true;
-}
-
-int
-etx_sshpush_parse_probe(const char *name, const char *out, size_t len,
-                        struct etx_sshpush_probe *p, struct etx_error *err)
-{
-    char word[ETX_SSHPUSH_NAME_MAX + 1];
-    const char *at = out;
-    const char *end = out + len;
-
-    memset(p, 0, sizeof(*p));
-    if (probe_line(&at, end, word) &&
-        (strcmp(word, "present") == 0 || strcmp(word, "missing") == 0) &&
-        probe_line(&at, end, p->sys) && probe_line(&at, end, p->machine) &&
-        at == end) {
-        p->present = strcmp(word, "present") == 0;
-        return ETX_OK;
-    }
-    memset(p, 0, sizeof(*p));
-    return etx_error_set(err, ETX_CLASS_INPUT, 0, "ssh-probe", name,
-                         "the host's answer to the agent probe is not three "
-                         "lines (present or missing, uname -s, uname -m); "
-                         "does a login script print to stdout?");
-}
-
-int
-etx_sshpush_check_platform(const char *name, const char *sys,
-                           const char *machine, struct etx_error *err)
-{
-    struct utsname u;
-
-    if (uname(&u) != 0)
-        return etx_error_sys(err, errno, ETX_CTX_FILE, "ssh-push", name,
-                             "uname");
-    if (strcmp(u.sysname, sys) == 0 && strcmp(u.machine, machine) == 0)
-        return ETX_OK;
-    return etx_error_set(err, ETX_CLASS_PLACEMENT, 0, "ssh-push", name,
-                         "host is %s %s, our agent is %s %s; install "
-                         "etxroll-agent there",
-                         sys, machine, u.sysname, u.machine);
-}
 
 static uint64_t
 now_ms(void)
@@ -307,37 +181,18 @@ tidy(char *out, size_t len)
 }
 
 /*
- * The probe: does agent_path run there, and on what? Run by /bin/sh -c so
- * that the login shell may be any; stderr is dropped so that only our
- * three lines come back.
+ * The probe (etx_sshcmd_probe_command()): does agent_path run there, and
+ * on what?
  */
-static bool
-probe_command(const char *agent, char *cmd, size_t len)
-{
-    char script[ETX_SSHPUSH_CMD_MAX];
-    size_t pos = 0;
-    size_t at = 0;
-
-    return append(script, sizeof(script), &pos,
-                  "exec 2>/dev/null; p=$(command -v ", false) &&
-           append(script, sizeof(script), &pos, agent, true) &&
-           append(script, sizeof(script), &pos,
-                  ") && [ -f \"$p\" ] && [ -x \"$p\" ] && echo present "
-                  "|| echo missing; uname -s; uname -m",
-                  false) &&
-           append(cmd, len, &at, "/bin/sh -c ", false) &&
-           append(cmd, len, &at, script, true);
-}
-
 static int
-probe(const struct push *p, struct etx_sshpush_probe *pr)
+probe(const struct push *p, struct etx_sshcmd_probe *pr)
 {
-    char cmd[2 * ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_PROBE_MAX];
     char out[PROBE_OUT_MAX];
     size_t len = 0;
     int status = -1;
 
-    if (!probe_command(p->req->agent_path, cmd, sizeof(cmd)))
+    if (!etx_sshcmd_probe_command(p->req->agent_path, cmd, sizeof(cmd)))
         return etx_error_set(p->err, ETX_CLASS_INPUT, 0, "ssh-probe",
                              p->req->name, "the agent path is too long");
     if (run_remote(p, "ssh-probe", cmd, out, sizeof(out), &len, &status) !=
@@ -347,7 +202,7 @@ probe(const struct push *p, struct etx_sshpush_probe *pr)
         return etx_error_set(
             p->err, ETX_CLASS_INPUT, 0, "ssh-probe", p->req->name,
             "the agent probe (/bin/sh) exited with %d", status);
-    return etx_sshpush_parse_probe(p->req->name, out, len, pr, p->err);
+    return etx_sshcmd_parse_probe(p->req->name, out, len, pr, p->err);
 }
 
 /* Open our agent and take its digest and size. */
@@ -409,7 +264,7 @@ make_push_dir(struct push *p)
 {
     const char *d = p->req->push_dir;
     char path[PATH_MAX];
-    size_t n = one_line(d) ? strlen(d) : sizeof(path);
+    size_t n = etx_sshcmd_one_line(d) ? strlen(d) : sizeof(path);
     size_t i;
 
     if (n >= sizeof(path))
@@ -615,16 +470,10 @@ replace(const struct push *p)
 {
     char cmd[3 * PATH_MAX];
     char out[MV_OUT_MAX];
-    size_t pos = 0;
     size_t len = 0;
     int status = -1;
 
-    if (!one_line(p->tmp) || !one_line(p->final) ||
-        !append(cmd, sizeof(cmd), &pos, "mv -f ", false) ||
-        !append(cmd, sizeof(cmd), &pos, p->tmp, true) ||
-        !append(cmd, sizeof(cmd), &pos, " ", false) ||
-        !append(cmd, sizeof(cmd), &pos, p->final, true) ||
-        !append(cmd, sizeof(cmd), &pos, " 2>&1", false))
+    if (!etx_sshcmd_mv_command(p->tmp, p->final, cmd, sizeof(cmd)))
         return etx_error_set(p->err, ETX_CLASS_PLACEMENT, 0, "ssh-push",
                              p->req->name,
                              "cannot replace %s: its name does not fit a "
@@ -705,12 +554,12 @@ push_done(struct push *p)
         close(p->fd);
 }
 
-/* etx_sshpush_command() with err->where the host. */
+/* etx_sshcmd_command() with err->where the host. */
 static int
 command(const struct push *p, const char *agent, char *cmd, size_t cmd_len)
 {
-    if (etx_sshpush_command(agent, p->req->agent_config, cmd, cmd_len,
-                            p->err) == ETX_OK)
+    if (etx_sshcmd_command(agent, p->req->agent_config, cmd, cmd_len, p->err) ==
+        ETX_OK)
         return ETX_OK;
     if (p->err != NULL)
         snprintf(p->err->where, sizeof(p->err->where), "%s",
@@ -723,7 +572,7 @@ etx_sshpush_prepare(ssh_session s, const struct etx_sshpush_req *req, char *cmd,
                     size_t cmd_len, bool *pushed, struct etx_error *err)
 {
     struct push p = {.s = s, .req = req, .err = err, .fd = -1};
-    struct etx_sshpush_probe pr;
+    struct etx_sshcmd_probe pr;
     int rc = ETX_ERR;
 
     *pushed = false;
@@ -739,7 +588,7 @@ etx_sshpush_prepare(ssh_session s, const struct etx_sshpush_req *req, char *cmd,
     if (pr.present)
         return ETX_OK;
     cmd[0] = '\0';
-    if (etx_sshpush_check_platform(req->name, pr.sys, pr.machine, err) ==
+    if (etx_sshcmd_check_platform(req->name, pr.sys, pr.machine, err) ==
             ETX_OK &&
         push(&p) == ETX_OK && command(&p, p.final, cmd, cmd_len) == ETX_OK) {
         *pushed = true;

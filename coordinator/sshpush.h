@@ -11,6 +11,9 @@
  * SHA-256, and is renamed onto PUSH_DIR/etxroll-agent-<16 hex of its
  * SHA-256>, so a file that may be executing is never written into and a
  * name always holds the one binary its digest names.
+ *
+ * The command lines it sends and the parser of the probe's answer are
+ * coordinator/sshcmd.h.
  */
 #ifndef ETX_COORDINATOR_SSHPUSH_H
 #define ETX_COORDINATOR_SSHPUSH_H
@@ -22,46 +25,6 @@
 #include <libssh/libssh.h>
 
 #include "proto/error.h"
-
-#define ETX_SSHPUSH_CMD_MAX  4096 /* size for cmd; the probe refuses longer */
-#define ETX_SSHPUSH_NAME_MAX 64   /* longest uname -s / -m a probe accepts */
-
-/*
- * Write the remote command "'AGENT' --stdio --config 'CONFIG'" into buf,
- * each word single-quoted for a POSIX shell (an embedded ' becomes '\''),
- * so nothing in either string is expanded there. Fails with
- * ETX_CLASS_INPUT, op "ssh-command" (buf then holds "") when a string is
- * empty or holds a newline or a carriage return, or the result does not
- * fit in len bytes.
- */
-int etx_sshpush_command(const char *agent, const char *config, char *buf,
-                        size_t len, struct etx_error *err);
-
-/* What the probe found on a host. */
-struct etx_sshpush_probe {
-    bool present;                           /* agent_path runs there */
-    char sys[ETX_SSHPUSH_NAME_MAX + 1];     /* uname -s */
-    char machine[ETX_SSHPUSH_NAME_MAX + 1]; /* uname -m */
-};
-
-/*
- * Parse the probe's standard output 'out' (len bytes, not NUL-terminated,
- * untrusted): exactly three lines, "present" or "missing", uname -s and
- * uname -m, each up to ETX_SSHPUSH_NAME_MAX characters of [A-Za-z0-9._-]
- * and each ending in '\n'. Anything else fails with ETX_CLASS_INPUT, op
- * "ssh-probe", where 'name'.
- */
-int etx_sshpush_parse_probe(const char *name, const char *out, size_t len,
-                            struct etx_sshpush_probe *p, struct etx_error *err);
-
-/*
- * Succeed when a host whose uname -s / -m are 'sys' / 'machine' can run
- * our agent binary, that is when both equal ours (uname(2)); otherwise
- * fail with ETX_CLASS_PLACEMENT, op "ssh-push", where 'name', naming both
- * platforms.
- */
-int etx_sshpush_check_platform(const char *name, const char *sys,
-                               const char *machine, struct etx_error *err);
 
 /* Everything is borrowed for the call. */
 struct etx_sshpush_req {
@@ -78,10 +41,10 @@ struct etx_sshpush_req {
 /*
  * On a connected, authenticated session 's' in BLOCKING mode, owned by the
  * caller and used by nobody else during the call: probe the host with one
- * exec channel; when agent_path runs there, write
- * etx_sshpush_command(agent_path, agent_config) into cmd and set *pushed
- * false. Otherwise check the platform, then reuse or upload our agent as
- * PUSH_DIR/etxroll-agent-<hex16> (absolute, canonical) over SFTP and write
+ * exec channel (etx_sshcmd_probe_command()); when agent_path runs there,
+ * write etx_sshcmd_command(agent_path, agent_config) into cmd and set
+ * *pushed false. Otherwise check the platform, then reuse or upload our agent
+ * as PUSH_DIR/etxroll-agent-<hex16> (absolute, canonical) over SFTP and write
  * the command that runs it, with *pushed true; a stale copy there is
  * replaced by rename(2) run as `mv -f` on the host, since the SFTP rename
  * of libssh 0.10 (protocol 3) refuses to replace a file. Opens and closes
@@ -94,7 +57,7 @@ struct etx_sshpush_req {
  * file in the way of the push dir, permissions, a full disk), INTEGRITY when
  * the uploaded copy reads back with another digest, INPUT for a probe
  * answer that is not ours (does a login script print?) and the
- * etx_sshpush_command() refusals; a local agent that cannot be read gets
+ * etx_sshcmd_command() refusals; a local agent that cannot be read gets
  * the class of its errno (op "ssh-digest"). A temporary file is removed
  * on every failure while the connection lasts.
  */

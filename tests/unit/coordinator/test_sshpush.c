@@ -2,11 +2,12 @@
 /*
  * push_agent over SSH against a real OpenSSH sshd (tests/integration/
  * sshd_lib.sh) on a random 127.0.0.x address and port, with a blocking
- * libssh session made here: shell quoting proved by running it remotely,
- * the strict probe parser, the platform check, an agent found in place,
- * an upload (byte-identical, mode 0700, final name, no temporaries), reuse
- * without upload, a corrupted cache replaced by rename, a push dir that
- * cannot be made, and the pushed agent answering a Hello over SSH.
+ * libssh session made here: the agent command's quoting proved by running
+ * it remotely (the rest of coordinator/sshcmd.c is in test_sshcmd.c), an
+ * agent found in place, an upload (byte-identical, mode 0700, final name,
+ * no temporaries), reuse without upload, a corrupted cache replaced by
+ * rename, a push dir that cannot be made, and the pushed agent answering a
+ * Hello over SSH.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -32,6 +33,7 @@
 #include <cmocka.h>
 #include <libssh/libssh.h>
 
+#include "coordinator/sshcmd.h"
 #include "coordinator/sshpush.h"
 #include "proto/digest.h"
 #include "proto/etxroll.pb-c.h"
@@ -259,59 +261,6 @@ entries(const char *dir, char *one, size_t len)
     return n;
 }
 
-static void
-test_command_ok(void **state)
-{
-    char buf[256];
-    const char *want =
-        "'/opt/my agent/it'\\''s' --stdio --config '/etc/x $(y) `z`.yml'";
-    struct etx_error err = {0};
-
-    (void)state;
-    assert_int_equal(etx_sshpush_command("/opt/my agent/it's",
-                                         "/etc/x $(y) `z`.yml", buf,
-                                         sizeof(buf), &err),
-                     ETX_OK);
-    assert_string_equal(buf, want);
-    /* Exactly enough room, then one byte less. */
-    assert_int_equal(etx_sshpush_command("/opt/my agent/it's",
-                                         "/etc/x $(y) `z`.yml", buf,
-                                         strlen(want) + 1, &err),
-                     ETX_OK);
-    assert_string_equal(buf, want);
-    assert_int_equal(etx_sshpush_command("/opt/my agent/it's",
-                                         "/etc/x $(y) `z`.yml", buf,
-                                         strlen(want), &err),
-                     ETX_ERR);
-    assert_int_equal(err.cls, ETX_CLASS_INPUT);
-    assert_non_null(strstr(err.msg, "longer than"));
-    assert_string_equal(buf, "");
-}
-
-static void
-test_command_hostile(void **state)
-{
-    const char *bad[][2] = {
-        {"/a\nb", "/c"}, {"/a", "/c\n"}, {"/a\rb", "/c"}, {"", "/c"},
-        {"/a", ""},      {NULL, "/c"},   {"/a", NULL},
-    };
-    char buf[64];
-    size_t i;
-
-    (void)state;
-    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct etx_error err = {0};
-
-        memcpy(buf, "junk", 5);
-        assert_int_equal(
-            etx_sshpush_command(bad[i][0], bad[i][1], buf, sizeof(buf), &err),
-            ETX_ERR);
-        assert_int_equal(err.cls, ETX_CLASS_INPUT);
-        assert_non_null(strstr(err.msg, "one line"));
-        assert_string_equal(buf, "");
-    }
-}
-
 /*
  * Run through sshd a command built from a script path and a config that
  * would create files if a shell expanded them: the script sees its two
@@ -324,7 +273,7 @@ test_command_literal_over_ssh(void **state)
     char agent[PATH_MAX];
     char config[PATH_MAX * 2];
     char want[PATH_MAX * 4];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     char out[PATH_MAX * 4];
     char t[PATH_MAX];
     struct etx_error err = {0};
@@ -338,7 +287,7 @@ test_command_literal_over_ssh(void **state)
              "x'; touch %s/T1; '$(touch %s/T2)`touch %s/T3`\"$(touch "
              "%s/T4)\"; touch %s/T5 #",
              f->work, f->work, f->work, f->work, f->work);
-    assert_int_equal(etx_sshpush_command(agent, config, cmd, sizeof(cmd), &err),
+    assert_int_equal(etx_sshcmd_command(agent, config, cmd, sizeof(cmd), &err),
                      ETX_OK);
     s = connect_root(f);
     assert_int_equal(exec_capture(s, cmd, out, sizeof(out)), 0);
@@ -351,121 +300,13 @@ test_command_literal_over_ssh(void **state)
     }
 }
 
-static void
-test_parse_probe_ok(void **state)
-{
-    char out[256];
-    struct etx_sshpush_probe p;
-    struct etx_error err = {0};
-    const char *s = "present\nLinux\nx86_64\n";
-
-    (void)state;
-    assert_int_equal(etx_sshpush_parse_probe(HOST, s, strlen(s), &p, &err),
-                     ETX_OK);
-    assert_true(p.present);
-    assert_string_equal(p.sys, "Linux");
-    assert_string_equal(p.machine, "x86_64");
-    s = "missing\nCYGWIN_NT-10.0\narmv7l\n";
-    assert_int_equal(etx_sshpush_parse_probe(HOST, s, strlen(s), &p, &err),
-                     ETX_OK);
-    assert_false(p.present);
-    assert_string_equal(p.sys, "CYGWIN_NT-10.0");
-    /* The longest name accepted, exactly. */
-    snprintf(out, sizeof(out), "missing\nLinux\n%.*s\n", ETX_SSHPUSH_NAME_MAX,
-             "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
-             "mmmm");
-    assert_int_equal(etx_sshpush_parse_probe(HOST, out, strlen(out), &p, &err),
-                     ETX_OK);
-    assert_int_equal(strlen(p.machine), ETX_SSHPUSH_NAME_MAX);
-}
-
-static void
-test_parse_probe_hostile(void **state)
-{
-    static const char nul[] = "present\nLin\0ux\nx86_64\n";
-    const char *bad[] = {
-        "",
-        "present\nLinux\nx86_64",          /* truncated */
-        "present\nLinux\nx86_64\nextra\n", /* one line too many */
-        "present\nLinux\n",                /* one too few */
-        "present\n\nx86_64\n",             /* empty */
-        "maybe\nLinux\nx86_64\n",          /* neither word */
-        "Present\nLinux\nx86_64\n",        /* case matters */
-        "present\r\nLinux\r\nx86_64\r\n",  /* CRLF */
-        "present\nLinux\n$(reboot)\n",     /* shell text */
-        "present\nLinux 6.1\nx86_64\n",    /* a space */
-        "hello from .bashrc\npresent\nLinux\nx86_64\n",
-    };
-    char over[256];
-    struct etx_sshpush_probe p;
-    size_t i;
-
-    (void)state;
-    snprintf(over, sizeof(over), "missing\nLinux\n%.*s\n",
-             ETX_SSHPUSH_NAME_MAX + 1,
-             "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
-             "mmmm");
-    for (i = 0; i <= sizeof(bad) / sizeof(bad[0]) + 1; i++) {
-        struct etx_error err = {0};
-        const char *s = i < sizeof(bad) / sizeof(bad[0])    ? bad[i]
-                        : i == sizeof(bad) / sizeof(bad[0]) ? over
-                                                            : nul;
-        size_t len = s == nul ? sizeof(nul) - 1 : strlen(s);
-
-        assert_int_equal(etx_sshpush_parse_probe(HOST, s, len, &p, &err),
-                         ETX_ERR);
-        assert_int_equal(err.cls, ETX_CLASS_INPUT);
-        assert_string_equal(err.op, "ssh-probe");
-        assert_string_equal(err.where, HOST);
-        assert_false(p.present);
-    }
-}
-
-static void
-test_check_platform_ok(void **state)
-{
-    struct utsname u;
-    struct etx_error err = {0};
-
-    (void)state;
-    assert_int_equal(uname(&u), 0);
-    assert_int_equal(
-        etx_sshpush_check_platform(HOST, u.sysname, u.machine, &err), ETX_OK);
-}
-
-static void
-test_check_platform_mismatch(void **state)
-{
-    struct utsname u;
-    struct etx_error err = {0};
-    char want[512];
-    const char *other = NULL;
-
-    (void)state;
-    assert_int_equal(uname(&u), 0);
-    other = strcmp(u.machine, "aarch64") == 0 ? "x86_64" : "aarch64";
-    assert_int_equal(etx_sshpush_check_platform(HOST, u.sysname, other, &err),
-                     ETX_ERR);
-    assert_int_equal(err.cls, ETX_CLASS_PLACEMENT);
-    assert_string_equal(err.where, HOST);
-    snprintf(want, sizeof(want),
-             "host is %s %s, our agent is %s %s; install etxroll-agent "
-             "there",
-             u.sysname, other, u.sysname, u.machine);
-    assert_string_equal(err.msg, want);
-    assert_int_equal(
-        etx_sshpush_check_platform(HOST, "FreeBSD", u.machine, &err), ETX_ERR);
-    assert_int_equal(err.cls, ETX_CLASS_PLACEMENT);
-    assert_non_null(strstr(err.msg, "host is FreeBSD"));
-}
-
 /* Call etx_sshpush_prepare() on a fresh session. */
 static int
 prepare(const struct fixture *f, const struct etx_sshpush_req *req, char *cmd,
         bool *pushed, struct etx_error *err)
 {
     ssh_session s = connect_root(f);
-    int rc = etx_sshpush_prepare(s, req, cmd, ETX_SSHPUSH_CMD_MAX, pushed, err);
+    int rc = etx_sshpush_prepare(s, req, cmd, ETX_SSHCMD_MAX, pushed, err);
 
     disconnect(s);
     return rc;
@@ -545,8 +386,8 @@ test_prepare_present(void **state)
 {
     struct fixture *f = *state;
     char dir[PATH_MAX];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
-    char want[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
+    char want[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     bool pushed = true;
@@ -598,7 +439,7 @@ test_prepare_push(void **state)
     char dir[PATH_MAX];
     char agent[PATH_MAX];
     char trap[SHORT_PATH];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     bool pushed = false;
@@ -627,8 +468,8 @@ test_prepare_reuse(void **state)
     struct fixture *f = *state;
     char dir[PATH_MAX];
     char final[PATH_MAX * 2];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
-    char again[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
+    char again[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     struct stat before;
@@ -660,7 +501,7 @@ test_prepare_corrupt_cache(void **state)
     struct fixture *f = *state;
     char dir[PATH_MAX];
     char final[PATH_MAX * 2];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     struct stat before;
@@ -700,7 +541,7 @@ test_prepare_dir_blocked(void **state)
     struct fixture *f = *state;
     char blocker[PATH_MAX];
     char dir[PATH_MAX * 2];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     struct stat st;
@@ -732,7 +573,7 @@ test_prepare_final_in_the_way(void **state)
     char dir[PATH_MAX];
     char final[PATH_MAX * 2];
     char one[NAME_MAX + 1];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     bool pushed = true;
@@ -759,7 +600,7 @@ test_prepare_connection_lost(void **state)
 {
     struct fixture *f = *state;
     char dir[PATH_MAX];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     ssh_session s = connect_root(f);
@@ -787,7 +628,7 @@ test_prepare_relative_dir(void **state)
     struct passwd *pw = getpwuid(0);
     char rel[PATH_MAX * 2] = "";
     char dir[PATH_MAX];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     bool pushed = false;
@@ -815,7 +656,7 @@ test_prepare_no_local_agent(void **state)
     struct fixture *f = *state;
     char dir[PATH_MAX];
     char missing[PATH_MAX];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     bool pushed = true;
@@ -839,7 +680,7 @@ test_prepare_bad_config(void **state)
 {
     struct fixture *f = *state;
     char dir[PATH_MAX];
-    char cmd[ETX_SSHPUSH_CMD_MAX];
+    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     bool pushed = true;
@@ -859,13 +700,7 @@ main(void)
 {
 #define T(name) cmocka_unit_test_setup(name, setup)
     const struct CMUnitTest tests[] = {
-        T(test_command_ok),
-        T(test_command_hostile),
         T(test_command_literal_over_ssh),
-        T(test_parse_probe_ok),
-        T(test_parse_probe_hostile),
-        T(test_check_platform_ok),
-        T(test_check_platform_mismatch),
         T(test_prepare_present),
         T(test_prepare_push),
         T(test_prepare_reuse),
