@@ -1,8 +1,9 @@
 # Sourced by the integration scripts that drive a local fleet of real
 # agents (scripts/demo-fleet.sh): ports from a random base, the fleet
-# helper and its clean-up trap, the check counter, and the inventory's
-# defaults and hosts for n hosts. Expects build, src, work and n set
-# (n at most 9), and fleet_slot (below).
+# helper and its clean-up trap, the check counter, the inventory's
+# defaults and hosts for n hosts, and the helpers the scripts share
+# (fresh_fleet, apply, answers, same_as, wholly, all_on). Expects build,
+# src, work and n set (n at most 9), and fleet_slot (below).
 # shellcheck shell=bash
 
 etxroll=$build/etxroll
@@ -45,5 +46,48 @@ fleet_hosts_yaml() { # the defaults and hosts of the n fleet hosts
     echo "hosts:"
     for i in $(seq 1 "$n"); do
         echo "  h$i: {address: 127.0.0.1, transport: {port: $((ETX_AGENT_BASE + i))}, vars: {root: $work/fleet/host$i, port: \"$((ETX_SERVICE_BASE + i))\"}}"
+    done
+}
+
+fresh_fleet() { # the n hosts afresh, v1 everywhere, no state
+    fleet stop "$work/fleet"
+    rm -rf "$work/fleet" "$work/state"
+    fleet start $n "$work/fleet"
+}
+
+apply() { # apply LOGNAME INVENTORY [ARGS]: sets rc, out; keeps both
+    local log=$1 inv=$2
+    shift 2
+    out=$("$etxroll" apply "$inv" --state-dir "$work/state" \
+        --log-json "$work/$log.jsonl" "$@" 2>&1)
+    rc=$?
+    echo "$out" >"$work/$log.out"
+}
+
+answers() { # answers VERSION FIRST LAST: hosts FIRST..LAST answer VERSION
+    local i
+    for i in $(seq "$2" "$3"); do
+        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + i))/" |
+            grep -q "version $1" || return 1
+    done
+}
+
+same_as() { # same_as FILE FIRST LAST: targets byte-identical to FILE
+    local i
+    for i in $(seq "$2" "$3"); do
+        cmp -s "$1" "$work/fleet/host$i/app/bin/app" || return 1
+    done
+}
+
+wholly() { # wholly VERSION-FILE VERSION I: target and service agree
+    cmp -s "$1" "$work/fleet/host$3/app/bin/app" &&
+        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + $3))/" |
+        grep -q "version $2"
+}
+
+all_on() { # all_on VERSION-FILE VERSION: every host wholly on it
+    local i
+    for i in $(seq 1 $n); do
+        wholly "$1" "$2" "$i" || return 1
     done
 }

@@ -48,26 +48,7 @@ inventory() { # inventory FILE ARTIFACT
     } >"$1"
 }
 
-fresh_fleet() {
-    fleet stop "$work/fleet"
-    rm -rf "$work/fleet" "$work/state"
-    fleet start $n "$work/fleet"
-}
-
 journal() { ls "$work"/state/gtest/rollouts/*.jsonl 2>/dev/null | head -1; }
-
-wholly() { # wholly VERSION-FILE VERSION I: target and service agree
-    cmp -s "$1" "$work/fleet/host$3/app/bin/app" &&
-        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + $3))/" |
-        grep -q "version $2"
-}
-
-all_on() { # all_on VERSION-FILE VERSION
-    local i
-    for i in $(seq 1 $n); do
-        wholly "$1" "$2" "$i" || return 1
-    done
-}
 
 # wait_for FILE PATTERN PID: until FILE has a line matching PATTERN
 # (grep -E), or PID ended. True when found.

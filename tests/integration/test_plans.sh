@@ -43,12 +43,6 @@ inventory() { # inventory FILE ARTIFACT
     } >"$1"
 }
 
-fresh_fleet() {
-    fleet stop "$work/fleet"
-    rm -rf "$work/fleet" "$work/state"
-    fleet start $n "$work/fleet"
-}
-
 run() { # run ARGS...: sets rc, out (stdout and stderr)
     out=$("$@" 2>&1)
     rc=$?
@@ -62,14 +56,6 @@ apply() { # apply FILE [ARGS]
 
 jq_py() { # jq_py FILE EXPR: print a Python expression over the JSON d
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
-}
-
-answers() { # answers VERSION FIRST LAST
-    local i
-    for i in $(seq "$2" "$3"); do
-        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + i))/" |
-            grep -q "version $1" || return 1
-    done
 }
 
 cp "$svc/etx_demo_service_v1" "$work/v1"

@@ -90,19 +90,6 @@ wait_record() {
     return 1
 }
 
-wholly() { # wholly VERSION-FILE VERSION I: target and service agree
-    cmp -s "$1" "$work/fleet/host$3/app/bin/app" &&
-        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + $3))/" |
-        grep -q "version $2"
-}
-
-all_on() { # all_on VERSION-FILE VERSION
-    local i
-    for i in $(seq 1 $n); do
-        wholly "$1" "$2" "$i" || return 1
-    done
-}
-
 # Every host runs exactly one service process, the one its pid file names
 # (overlapping restarts, the killed coordinator's and the resume's, used
 # to leave a second one holding the port).

@@ -57,36 +57,6 @@ inventory() { # inventory FILE ARTIFACT [EXTRA-YAML]
     } >"$1"
 }
 
-fresh_fleet() {
-    fleet stop "$work/fleet"
-    rm -rf "$work/fleet" "$work/state"
-    fleet start $n "$work/fleet"
-}
-
-apply() { # apply LOGNAME INVENTORY [ARGS]: sets rc, out
-    local log=$1 inv=$2
-    shift 2
-    out=$("$etxroll" apply "$inv" --state-dir "$work/state" \
-        --log-json "$work/$log.jsonl" "$@" 2>&1)
-    rc=$?
-    echo "$out" >"$work/$log.out"
-}
-
-answers() { # answers VERSION FIRST LAST: hosts FIRST..LAST answer VERSION
-    local i
-    for i in $(seq "$2" "$3"); do
-        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + i))/" |
-            grep -q "version $1" || return 1
-    done
-}
-
-same_as() { # same_as FILE FIRST LAST: targets byte-identical to FILE
-    local i
-    for i in $(seq "$2" "$3"); do
-        cmp -s "$1" "$work/fleet/host$i/app/bin/app" || return 1
-    done
-}
-
 journal() { ls "$work"/state/itest/rollouts/*.jsonl | sort | tail -1; }
 
 # h1's agent through etx_test_hold_new's relay, on a port of the fleet's

@@ -47,11 +47,9 @@ start_sshds() {
 }
 
 # The fleet with v1 everywhere; h3..h6 without a resident agent.
-fresh_fleet() {
+fresh_ssh_fleet() {
     local i
-    fleet stop "$work/fleet"
-    rm -rf "$work/fleet" "$work/state"
-    fleet start $n "$work/fleet"
+    fresh_fleet
     for i in 3 4 5 6; do
         kill "$(cat "$work/fleet/host$i/agent.pid")"
         rm -f "$work/fleet/host$i/agent.pid"
@@ -102,32 +100,6 @@ inventory() { # inventory FILE ARTIFACT FIRST LAST [EXTRA-BATCHES]
     } >"$1"
 }
 
-apply() { # apply LOGNAME INVENTORY [ARGS]: sets rc, out
-    local log=$1 inv=$2
-    shift 2
-    out=$("$etxroll" apply "$inv" --state-dir "$work/state" \
-        --log-json "$work/$log.jsonl" "$@" 2>&1)
-    rc=$?
-    echo "$out" >"$work/$log.out"
-}
-
-answers() { # answers VERSION HOST...: each host answers VERSION
-    local v=$1 i
-    shift
-    for i in "$@"; do
-        curl -s --max-time 2 "http://127.0.0.1:$((ETX_SERVICE_BASE + i))/" |
-            grep -q "version $v" || return 1
-    done
-}
-
-same_as() { # same_as FILE HOST...: targets byte-identical to FILE
-    local f=$1 i
-    shift
-    for i in "$@"; do
-        cmp -s "$f" "$work/fleet/host$i/app/bin/app" || return 1
-    done
-}
-
 logins() { # logins I: public-key logins sshd of host I accepted so far
     grep -c "Accepted publickey for root" "$work/ssh/h$1/sshd.log"
 }
@@ -137,13 +109,13 @@ cp "$svc/etx_demo_service_v2" "$work/v2"
 start_sshds
 
 # --- 1: SSH only ----------------------------------------------------------
-fresh_fleet
+fresh_ssh_fleet
 inventory "$work/ssh-only.yml" "$work/v2" 3 6
 for i in 3 4 5 6; do before[i]=$(logins $i); done
 apply t1 "$work/ssh-only.yml"
 check "1: apply over ssh exits 0 ($rc)" [ "$rc" -eq 0 ]
-check "1: every ssh host answers version 2" answers 2 3 4 5 6
-check "1: every target is byte-identical v2" same_as "$work/v2" 3 4 5 6
+check "1: every ssh host answers version 2" answers 2 3 6
+check "1: every target is byte-identical v2" same_as "$work/v2" 3 6
 for i in 3 4 5 6; do
     check "1: h$i was reached with one ssh login" \
         [ $(($(logins $i) - before[i])) -eq 1 ]
@@ -152,18 +124,18 @@ check "1: the summary shows 4 healthy hosts" \
     [ "$(grep -c ' healthy ' <<<"$out")" -eq 4 ]
 
 # --- 2: a mixed fleet -----------------------------------------------------
-fresh_fleet
+fresh_ssh_fleet
 inventory "$work/mixed.yml" "$work/v2" 1 6
 "$etxroll" plan "$work/mixed.yml" --json >"$work/mixed-plan.json" 2>"$work/mixed-plan.err"
 check "2: plan probes agent and ssh hosts alike" \
     [ "$(grep -o '"state": *"probed"' "$work/mixed-plan.json" | wc -l)" -eq 6 ]
 apply t2 "$work/mixed.yml"
 check "2: the mixed rollout exits 0 ($rc)" [ "$rc" -eq 0 ]
-check "2: every host answers version 2" answers 2 1 2 3 4 5 6
-check "2: every target is byte-identical v2" same_as "$work/v2" 1 2 3 4 5 6
+check "2: every host answers version 2" answers 2 1 6
+check "2: every target is byte-identical v2" same_as "$work/v2" 1 6
 
 # --- 3: host keys and client keys ------------------------------------------
-fresh_fleet
+fresh_ssh_fleet
 : >"$work/ssh/empty_known_hosts"
 known=$work/ssh/empty_known_hosts inventory "$work/unknown.yml" "$work/v2" 3 6
 apply t3a "$work/unknown.yml"
@@ -172,7 +144,7 @@ check "3: the error names known_hosts, the fingerprint and what to do" \
     grep -q "h3.*unknown host key.*SHA256:.*empty_known_hosts.*ssh-keyscan.*accept-new" "$work/t3a.out"
 check "3: the unknown host key is not retried" \
     bash -c "! grep -q '\"event\":\"retry\"' '$work/t3a.jsonl'"
-check "3: no host changed" same_as "$work/v1" 1 2 3 4 5 6
+check "3: no host changed" same_as "$work/v1" 1 6
 check "3: known_hosts was not written" [ ! -s "$work/ssh/empty_known_hosts" ]
 
 inventory "$work/wrongkey.yml" "$work/v2" 3 6
@@ -181,7 +153,7 @@ apply t3b "$work/wrongkey.yml"
 check "3: a wrong client key: exit 1 ($rc)" [ "$rc" -eq 1 ]
 check "3: the error says the key was refused" \
     grep -qi "h3.*\(refused\|denied\).*identity_file" "$work/t3b.out"
-check "3: still no host changed" same_as "$work/v1" 1 2 3 4 5 6
+check "3: still no host changed" same_as "$work/v1" 1 6
 
 known=$work/ssh/learn_known_hosts inventory "$work/learn.yml" "$work/v2" 3 6
 sed -i "s|known_hosts: $work/ssh/learn_known_hosts|&, host_key: accept-new|" "$work/learn.yml"
@@ -191,7 +163,7 @@ check "3: the learnt known_hosts has the 4 keys" \
     [ "$(grep -c ssh-ed25519 "$work/ssh/learn_known_hosts")" -eq 4 ]
 
 # --- 4: push_agent --------------------------------------------------------
-fresh_fleet
+fresh_ssh_fleet
 rm -rf "$work/push"
 push_host=3 inventory "$work/push.yml" "$work/v2" 3 4
 apply t4 "$work/push.yml"
@@ -206,7 +178,7 @@ check "4: there was no etxroll-agent on sshd's PATH to use instead" \
     bash -c "! PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v etxroll-agent"
 
 # --- 5: sshd stopped mid-rollout -------------------------------------------
-fresh_fleet
+fresh_ssh_fleet
 inventory "$work/gate.yml" "$work/v2" 3 6 ", gate_after: [1]"
 "$etxroll" apply "$work/gate.yml" --state-dir "$work/state" \
     --log-json "$work/t5.jsonl" >"$work/t5.out" 2>&1 &
@@ -226,8 +198,8 @@ check "5: h5's connection was retried (ECONNREFUSED)" \
     grep -q '"event":"retry".*"host":"h5"\|"host":"h5".*"event":"retry"' "$work/t5.jsonl"
 check "5: h5 failed after its retries" grep -q "^h5 .* failed " "$work/t5.out"
 check "5: the canary h3 was rolled back" grep -q "^h3 .* rolled_back " "$work/t5.out"
-check "5: every host is back on byte-identical v1" same_as "$work/v1" 3 4 5 6
-check "5: every host answers version 1" answers 1 3 4 5 6
+check "5: every host is back on byte-identical v1" same_as "$work/v1" 3 6
+check "5: every host answers version 1" answers 1 3 6
 
 echo "test_ssh_rollout: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
