@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The SSH carrier (coordinator/ssh.h) against a real OpenSSH sshd
- * (tests/integration/sshd_lib.sh) on a random 127.0.0.x address and port,
+ * (tests/integration/sshd_lib.sh) on a random 127.0.x.y address and port,
  * running the real etxroll-agent --stdio or small scripts in its place: a
  * Hello round trip over the socket it hands out, a quiet session that
  * leaves the loop asleep, host keys (unknown, learnt, changed), client
@@ -41,35 +41,25 @@
 #include "proto/etxroll.pb-c.h"
 #include "proto/frame.h"
 
-#include "tests/unit/testutil.h"
+#include "tests/unit/coordinator/sshd_fixture.h"
 
 #define HOST    "web-7"
 #define WAIT_MS 30000u /* generous: ASan builds on a shared machine */
 
-struct sshd {
-    char dir[PATH_MAX / 4];
-    char addr[32];
-    int port;
-};
-
 struct fixture {
-    char root[PATH_MAX / 4];
-    struct sshd a;             /* serves every test but one */
-    char agent[PATH_MAX / 4];  /* $ETX_BINARY_DIR/etxroll-agent */
-    char config[PATH_MAX / 4]; /* a minimal agent config */
-    char bad[PATH_MAX / 4];    /* an agent config with a typo */
-    char echo[PATH_MAX / 4];   /* stands in for the agent: cat */
-    char noisy[PATH_MAX / 4];  /* writes stderr lines, exits 3 */
-    char killed[PATH_MAX / 4]; /* kills itself with SIGKILL */
-    char late[PATH_MAX / 4];   /* closes its output, exits 4 later */
-    char record[PATH_MAX / 4]; /* copies its stdin to its config's path */
-    char known[PATH_MAX / 4];  /* a.dir/known_hosts */
-    char key[PATH_MAX / 4];    /* a.dir/client_ed25519 */
-    char fp[128];              /* "SHA256:..." of a's host key */
-    char work[PATH_MAX / 4];   /* this test's own directory */
-    int tests;
-    struct sshd b;   /* a second sshd, for the test that kills it */
-    pid_t ssh_agent; /* an ssh-agent a test started */
+    struct etx_test_ssh_env env; /* first (its teardown frees f); its sshd
+                                    serves every test but one */
+    char bad[PATH_MAX / 4];      /* an agent config with a typo */
+    char echo[PATH_MAX / 4];     /* stands in for the agent: cat */
+    char noisy[PATH_MAX / 4];    /* writes stderr lines, exits 3 */
+    char killed[PATH_MAX / 4];   /* kills itself with SIGKILL */
+    char late[PATH_MAX / 4];     /* closes its output, exits 4 later */
+    char record[PATH_MAX / 4];   /* copies its stdin to its config's path */
+    char known[PATH_MAX / 4];    /* env.sshd.dir/known_hosts */
+    char key[PATH_MAX / 4];      /* env.sshd.dir/client_ed25519 */
+    char fp[128];                /* "SHA256:..." of its host key */
+    struct etx_test_sshd b;      /* a second sshd, for the test that kills it */
+    pid_t ssh_agent;             /* an ssh-agent a test started */
 };
 
 /* snprintf that fails the test rather than cut a path or a line. */
@@ -86,53 +76,6 @@ fmt(char *buf, size_t len, const char *f, ...)
     n = vsnprintf(buf, len, f, ap);
     va_end(ap);
     assert_true(n >= 0 && (size_t)n < len);
-}
-
-/* Run a line of bash with sshd_lib.sh sourced and $1..$3 = dir, addr,
- * port of d; its exit status. */
-static int
-sshd_lib(const struct sshd *d, const char *line)
-{
-    const char *src = getenv("ETX_SOURCE_DIR");
-    char script[1024], port[16];
-    int status = 0;
-    pid_t pid;
-
-    if (src == NULL)
-        return -1;
-    fmt(script, sizeof(script), ". '%s/tests/integration/sshd_lib.sh' && %s",
-        src, line);
-    fmt(port, sizeof(port), "%d", d->port);
-    pid = fork();
-    if (pid == 0) {
-        execl("/bin/bash", "bash", "-c", script, "bash", d->dir, d->addr, port,
-              (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Keys, a random 127.0.0.x:port, sshd, and DIR/known_hosts for it. */
-static int
-start_sshd(struct sshd *d)
-{
-    int i;
-
-    if (mkdir(d->dir, 0700) != 0 || sshd_lib(d, "etx_sshd_keys \"$1\"") != 0)
-        return -1;
-    for (i = 0; i < 6; i++) {
-        fmt(d->addr, sizeof(d->addr), "127.0.%d.%d", rand() % 250 + 1,
-            rand() % 250 + 2);
-        d->port = 20000 + rand() % 40000;
-        if (sshd_lib(d, "etx_sshd_start \"$1\" \"$2\" \"$3\" && "
-                        "etx_sshd_known_hosts \"$1\" \"$2\" \"$3\" "
-                        ">\"$1/known_hosts\"") == 0)
-            return 0;
-    }
-    d->port = 0;
-    return -1;
 }
 
 static int
@@ -161,84 +104,51 @@ read_file(const char *path, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
-/* "SHA256:..." of DIR/host_ed25519.pub, from ssh-keygen. */
+/* The scripts that stand in for the agent, each ROOT/name, mode 0755. */
 static int
-host_fingerprint(const struct sshd *d, char *fp, size_t len)
+write_scripts(struct fixture *f)
 {
-    char cmd[PATH_MAX], line[512];
-    FILE *p = NULL;
-    int rc = -1;
+    const struct {
+        char *path;
+        const char *name;
+        const char *text;
+    } s[] = {
+        {f->echo, "echo.sh", "#!/bin/sh\nexec cat\n"},
+        {f->noisy, "noisy.sh",
+         "#!/bin/sh\nfor i in $(seq 1 300); do\n"
+         "  echo \"noise line $i\" >&2\ndone\n"
+         "echo 'the last words' >&2\nexit 3\n"},
+        {f->killed, "killed.sh", "#!/bin/sh\nkill -KILL $$\n"},
+        {f->late, "late.sh", "#!/bin/sh\nexec >&- 2>&-\nsleep 1\nexit 4\n"},
+        {f->record, "record.sh", "#!/bin/sh\nexec cat >\"$3\"\n"},
+    };
+    size_t i;
 
-    fmt(cmd, sizeof(cmd), "ssh-keygen -E sha256 -lf '%s/host_ed25519.pub'",
-        d->dir);
-    p = popen(cmd, "re");
-    if (p == NULL)
-        return -1;
-    if (fgets(line, sizeof(line), p) != NULL &&
-        sscanf(line, "%*d %127s", fp) == 1 && strlen(fp) < len)
-        rc = 0;
-    pclose(p);
-    return rc;
+    for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        fmt(s[i].path, PATH_MAX / 4, "%s/%s", f->env.dirs.root, s[i].name);
+        if (write_file(s[i].path, s[i].text) != 0 ||
+            chmod(s[i].path, 0755) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int
 group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *bin = getenv("ETX_BINARY_DIR");
-    char tmp[64], text[PATH_MAX];
+    struct etx_test_sshd *a = NULL;
 
     *state = f;
-    if (f == NULL || bin == NULL ||
-        etx_test_tmpdir(tmp, sizeof(tmp), "ssh") != 0 ||
-        realpath(tmp, f->root) == NULL)
+    if (f == NULL || etx_test_ssh_env_open(&f->env, "ssh") != 0)
         return -1;
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    fmt(f->a.dir, sizeof(f->a.dir), "%s/sshd-a", f->root);
-    fmt(f->agent, sizeof(f->agent), "%s/etxroll-agent", bin);
-    fmt(f->config, sizeof(f->config), "%s/agent.yml", f->root);
-    fmt(f->bad, sizeof(f->bad), "%s/bad.yml", f->root);
-    fmt(f->known, sizeof(f->known), "%s/known_hosts", f->a.dir);
-    fmt(f->key, sizeof(f->key), "%s/client_ed25519", f->a.dir);
-    fmt(text, sizeof(text), "roots: [%s/roots]\nstate_dir: %s/state\n", f->root,
-        f->root);
-    fmt(f->echo, sizeof(f->echo), "%s/echo.sh", f->root);
-    fmt(f->noisy, sizeof(f->noisy), "%s/noisy.sh", f->root);
-    fmt(f->killed, sizeof(f->killed), "%s/killed.sh", f->root);
-    fmt(f->late, sizeof(f->late), "%s/late.sh", f->root);
-    fmt(f->record, sizeof(f->record), "%s/record.sh", f->root);
-    if (write_file(f->config, text) != 0 ||
-        write_file(f->bad, "rootz: [/srv]\n") != 0 ||
-        write_file(f->echo, "#!/bin/sh\nexec cat\n") != 0 ||
-        write_file(f->noisy, "#!/bin/sh\nfor i in $(seq 1 300); do\n"
-                             "  echo \"noise line $i\" >&2\ndone\n"
-                             "echo 'the last words' >&2\nexit 3\n") != 0 ||
-        write_file(f->killed, "#!/bin/sh\nkill -KILL $$\n") != 0 ||
-        write_file(f->late, "#!/bin/sh\nexec >&- 2>&-\nsleep 1\nexit 4\n") !=
-            0 ||
-        chmod(f->late, 0755) != 0 ||
-        write_file(f->record, "#!/bin/sh\nexec cat >\"$3\"\n") != 0 ||
-        chmod(f->record, 0755) != 0 || chmod(f->echo, 0755) != 0 ||
-        chmod(f->noisy, 0755) != 0 || chmod(f->killed, 0755) != 0)
+    a = &f->env.sshd;
+    fmt(f->bad, sizeof(f->bad), "%s/bad.yml", f->env.dirs.root);
+    if (etx_test_sshd_path(a, "known_hosts", f->known, sizeof(f->known)) != 0 ||
+        etx_test_sshd_path(a, "client_ed25519", f->key, sizeof(f->key)) != 0 ||
+        write_file(f->bad, "rootz: [/srv]\n") != 0 || write_scripts(f) != 0)
         return -1;
-    fmt(text, sizeof(text), "%s/roots", f->root);
-    if (mkdir(text, 0755) != 0 || start_sshd(&f->a) != 0)
-        return -1;
-    return host_fingerprint(&f->a, f->fp, sizeof(f->fp));
-}
-
-static int
-group_teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    if (f == NULL)
-        return 0;
-    if (f->a.port != 0)
-        sshd_lib(&f->a, "etx_sshd_stop \"$1\"");
-    etx_test_rmtree(f->root);
-    free(f);
-    return 0;
+    return etx_test_sshd_fingerprint(a, f->fp, sizeof(f->fp));
 }
 
 /* Whatever a test started is stopped even when it failed half way. */
@@ -250,8 +160,7 @@ teardown(void **state)
     if (f->ssh_agent > 1)
         kill(f->ssh_agent, SIGTERM);
     f->ssh_agent = 0;
-    if (f->b.port != 0)
-        sshd_lib(&f->b, "etx_sshd_stop \"$1\"");
+    etx_test_sshd_stop(&f->b);
     memset(&f->b, 0, sizeof(f->b));
     unsetenv("SSH_AUTH_SOCK");
     return 0;
@@ -262,8 +171,14 @@ setup(void **state)
 {
     struct fixture *f = *state;
 
-    fmt(f->work, sizeof(f->work), "%s/t%d", f->root, ++f->tests);
-    return mkdir(f->work, 0700);
+    return etx_test_dirs_next(&f->env.dirs, 0700);
+}
+
+/* WORK/name of this test into buf. */
+static void
+work_path(const struct fixture *f, const char *name, char *buf, size_t len)
+{
+    fmt(buf, len, "%s/%s", f->env.dirs.work, name);
 }
 
 /* ---- one connection under test, with its callbacks' observations ---- */
@@ -276,8 +191,8 @@ struct run {
     bool say_hello;     /* open a conn on the fd and exchange Hello */
     bool close_in_open; /* etx_ssh_close() from inside open() */
     bool drop_conn;     /* after Hello close only the conn (caller's EOF) */
-    const struct sshd *kill_sshd; /* after Hello, stop this sshd */
-    struct idle *idle;            /* after Hello, stay open a while */
+    const struct etx_test_sshd *kill_sshd; /* after Hello, stop this sshd */
+    struct idle *idle;                     /* after Hello, stay open a while */
     size_t written; /* fill the fd, then close everything, in open() */
     int opened;
     int closed;
@@ -428,7 +343,8 @@ conn_frame(struct etx_conn *c, Etxroll__Envelope *env, void *arg)
         print_message("agent sent body %d\n", (int)env->body_case);
     etx_frame_free(env);
     if (r->kill_sshd != NULL) {
-        assert_int_equal(sshd_lib(r->kill_sshd, "etx_sshd_stop \"$1\""), 0);
+        assert_int_equal(
+            etx_test_sshd_lib(r->kill_sshd, "etx_sshd_stop \"$1\""), 0);
         return;
     }
     if (r->idle != NULL) {
@@ -545,12 +461,12 @@ target_for(const struct fixture *f, struct etx_ssh_target *t)
 {
     memset(t, 0, sizeof(*t));
     t->name = HOST;
-    t->address = f->a.addr;
-    t->port = (uint16_t)f->a.port;
+    t->address = f->env.sshd.addr;
+    t->port = (uint16_t)f->env.sshd.port;
     t->identity_file = f->key;
     t->known_hosts = f->known;
-    t->agent_path = f->agent;
-    t->agent_config = f->config;
+    t->agent_path = f->env.agent;
+    t->agent_config = f->env.config;
     t->timeout_ms = WAIT_MS;
 }
 
@@ -608,6 +524,106 @@ assert_msg_has(const struct run *r, const char *part)
         fail_msg("'%s' not in: %s", part, r->why.msg);
 }
 
+/* Every part of a NULL-ended list is in the message. */
+static void
+assert_msg_has_all(const struct run *r, const char *const *parts)
+{
+    for (; *parts != NULL; parts++)
+        assert_msg_has(r, *parts);
+}
+
+/* Run t to a session that never opened and ended with cls and op. */
+static void
+run_unopened(struct run *r, const struct etx_ssh_target *t,
+             enum etx_err_class cls, const char *op)
+{
+    run_one(r, t);
+    assert_int_equal(r->opened, 0);
+    assert_why(r, cls, op);
+}
+
+/* Run t saying Hello: the agent answered and the session ended clean. */
+static void
+run_hello(struct run *r, const struct etx_ssh_target *t)
+{
+    r->say_hello = true;
+    run_one(r, t);
+    assert_true(r->hello);
+    assert_true(r->why_null);
+}
+
+/* The target for push_agent into WORK/push, agent_path missing there. */
+static void
+push_target(const struct fixture *f, struct etx_ssh_target *t, char *dir,
+            size_t len)
+{
+    work_path(f, "push", dir, len);
+    t->agent_path = "/nonexistent/etxroll-agent";
+    t->push_agent = true;
+    t->push_dir = dir;
+    t->local_agent = f->env.agent;
+}
+
+/* The sessions the agent's side ends, one test each. */
+enum agent_end_case {
+    AGENT_MISSING,
+    AGENT_CONFIG_ERROR,
+    AGENT_EXIT_STATUS,
+    AGENT_KILLED,
+    AGENT_LATE_EXIT,
+};
+
+/* Run a session whose agent ends it: "ssh-agent" with the case's class,
+ * every part of its list in the message, then EOF on our end. */
+static void
+expect_agent_end(const struct fixture *f, enum agent_end_case which)
+{
+    const struct {
+        const char *path;   /* agent_path, or NULL for the real agent */
+        const char *config; /* agent_config, or NULL for env.config */
+        bool opened;        /* open() was called once */
+        enum etx_err_class cls;
+        const char *has[4]; /* in the message, NULL-ended */
+    } cases[] = {
+        /* Missing: the last part is the shell's line; config error:
+         * the parts are the agent's stderr. */
+        [AGENT_MISSING] = {.path = "/nonexistent/etxroll-agent",
+                           .opened = true,
+                           .cls = ETX_CLASS_INPUT,
+                           .has = {"docs/agent.md",
+                                   "transport.push_agent: true",
+                                   "No such file or directory"}},
+        [AGENT_CONFIG_ERROR] = {.config = f->bad,
+                                .opened = true,
+                                .cls = ETX_CLASS_INPUT,
+                                .has = {"exit 2", "unknown key 'rootz'"}},
+        [AGENT_EXIT_STATUS] = {.path = f->noisy,
+                               .cls = ETX_CLASS_TRANSIENT,
+                               .has = {"exited with status 3: the last "
+                                       "words"}},
+        [AGENT_KILLED] = {.path = f->killed,
+                          .cls = ETX_CLASS_TRANSIENT,
+                          .has = {"killed by SIGKILL"}},
+        [AGENT_LATE_EXIT] = {.path = f->late,
+                             .cls = ETX_CLASS_TRANSIENT,
+                             .has = {"exited with status 4"}},
+    };
+    struct etx_ssh_target t;
+    struct run r = {0};
+
+    target_for(f, &t);
+    if (cases[which].path != NULL)
+        t.agent_path = cases[which].path;
+    if (cases[which].config != NULL)
+        t.agent_config = cases[which].config;
+    run_one(&r, &t);
+    if (cases[which].opened)
+        assert_int_equal(r.opened, 1);
+    assert_why(&r, cases[which].cls, "ssh-agent");
+    assert_msg_has_all(&r, cases[which].has);
+    assert_eof_after(&r);
+}
+
 /* ---- tests ---- */
 
 static void
@@ -615,17 +631,15 @@ test_etx_ssh_open_hello(void **state)
 {
     struct fixture *f = *state;
     struct etx_ssh_target t;
-    struct run r = {.say_hello = true};
+    struct run r = {0};
 
     target_for(f, &t);
-    run_one(&r, &t);
+    run_hello(&r, &t);
     assert_int_equal(r.opened, 1);
-    assert_true(r.hello);
     assert_int_equal(r.proto, ETX_PROTO_VERSION);
-    assert_true(r.why_null);
     assert_null(r.conn);
     assert_non_null(strstr(r.command, "--stdio --config"));
-    assert_non_null(strstr(r.command, f->agent));
+    assert_non_null(strstr(r.command, f->env.agent));
     assert_false(r.pushed);
 }
 
@@ -634,15 +648,12 @@ test_etx_ssh_open_hello(void **state)
 static void
 test_etx_ssh_idle_no_spin(void **state)
 {
-    struct fixture *f = *state;
     struct etx_ssh_target t;
     struct idle i = {0};
-    struct run r = {.say_hello = true, .idle = &i};
+    struct run r = {.idle = &i};
 
-    target_for(f, &t);
-    run_one(&r, &t);
-    assert_true(r.hello);
-    assert_true(r.why_null);
+    target_for(*state, &t);
+    run_hello(&r, &t);
     assert_true(i.iterations < 50);
 }
 
@@ -654,18 +665,15 @@ test_etx_ssh_open_unknown_host_strict(void **state)
     struct run r = {0};
     char kh[PATH_MAX], text[64], part[128];
 
-    fmt(kh, sizeof(kh), "%s/known_hosts", f->work);
+    work_path(f, "known_hosts", kh, sizeof(kh));
     assert_int_equal(write_file(kh, ""), 0);
     target_for(f, &t);
     t.known_hosts = kh;
-    run_one(&r, &t);
-    assert_int_equal(r.opened, 0);
-    assert_why(&r, ETX_CLASS_INPUT, "ssh-hostkey");
-    assert_msg_has(&r, f->fp);
-    fmt(part, sizeof(part), "ssh-keyscan -p %d %s >> %s", f->a.port, f->a.addr,
-        kh);
-    assert_msg_has(&r, part);
-    assert_msg_has(&r, "accept-new");
+    run_unopened(&r, &t, ETX_CLASS_INPUT, "ssh-hostkey");
+    fmt(part, sizeof(part), "ssh-keyscan -p %d %s >> %s", f->env.sshd.port,
+        f->env.sshd.addr, kh);
+    assert_msg_has_all(&r,
+                       (const char *const[]){f->fp, part, "accept-new", NULL});
     read_file(kh, text, sizeof(text));
     assert_string_equal(text, "");
 }
@@ -675,28 +683,25 @@ test_etx_ssh_open_accept_new(void **state)
 {
     struct fixture *f = *state;
     struct etx_ssh_target t;
-    struct run first = {0}, second = {.say_hello = true};
+    struct run first = {.close_in_open = true}, second = {0};
     char kh[PATH_MAX], text[4096], spec[64];
 
     /* A file in a directory that does not exist yet, as on a first run. */
-    fmt(kh, sizeof(kh), "%s/fresh/known_hosts", f->work);
+    work_path(f, "fresh/known_hosts", kh, sizeof(kh));
     target_for(f, &t);
     t.known_hosts = kh;
     t.accept_new = true;
-    first.close_in_open = true;
     run_one(&first, &t);
     assert_int_equal(first.opened, 1);
     assert_true(first.why_null);
     read_file(kh, text, sizeof(text));
-    fmt(spec, sizeof(spec), "[%s]:%d ", f->a.addr, f->a.port);
+    fmt(spec, sizeof(spec), "[%s]:%d ", f->env.sshd.addr, f->env.sshd.port);
     assert_non_null(strstr(text, spec));
     assert_non_null(strchr(text, '\n'));
     assert_null(strchr(strchr(text, '\n') + 1, '\n')); /* one line */
 
     t.accept_new = false; /* now strict: the learnt key is enough */
-    run_one(&second, &t);
-    assert_true(second.hello);
-    assert_true(second.why_null);
+    run_hello(&second, &t);
 }
 
 static void
@@ -712,68 +717,62 @@ test_etx_ssh_open_changed_host_key(void **state)
     fmt(line, sizeof(line), "%s.pub", f->key);
     read_file(line, pub, sizeof(pub));
     assert_int_equal(sscanf(pub, "%63s %255s", type, b64), 2);
-    fmt(line, sizeof(line), "[%s]:%d %s %s\n", f->a.addr, f->a.port, type, b64);
-    fmt(kh, sizeof(kh), "%s/known_hosts", f->work);
+    fmt(line, sizeof(line), "[%s]:%d %s %s\n", f->env.sshd.addr,
+        f->env.sshd.port, type, b64);
+    work_path(f, "known_hosts", kh, sizeof(kh));
     assert_int_equal(write_file(kh, line), 0);
     read_file(kh, before, sizeof(before));
     target_for(f, &t);
     t.known_hosts = kh;
     t.accept_new = true; /* changed keys are refused regardless */
-    run_one(&r, &t);
-    assert_int_equal(r.opened, 0);
-    assert_why(&r, ETX_CLASS_INPUT, "ssh-hostkey");
-    assert_msg_has(&r, "HOST KEY CHANGED");
-    assert_msg_has(&r, f->fp);
-    assert_msg_has(&r, "ssh-keygen -R");
+    run_unopened(&r, &t, ETX_CLASS_INPUT, "ssh-hostkey");
+    assert_msg_has_all(&r, (const char *const[]){"HOST KEY CHANGED", f->fp,
+                                                 "ssh-keygen -R", NULL});
     read_file(kh, after, sizeof(after));
     assert_string_equal(before, after);
+}
+
+/* A client key made by ssh-keygen with options 'how' is refused with
+ * "ssh-auth", the key's path and every part of 'has' in the message. */
+static void
+expect_key_refused(const struct fixture *f, const char *name, const char *how,
+                   const char *const *has)
+{
+    struct etx_ssh_target t;
+    struct run r = {0};
+    char key[PATH_MAX], cmd[PATH_MAX + 96];
+
+    work_path(f, name, key, sizeof(key));
+    fmt(cmd, sizeof(cmd), "ssh-keygen -q %s -f '%s'", how, key);
+    assert_int_equal(system(cmd), 0);
+    target_for(f, &t);
+    t.identity_file = key;
+    run_unopened(&r, &t, ETX_CLASS_INPUT, "ssh-auth");
+    assert_msg_has_all(&r, has);
+    assert_msg_has(&r, key);
 }
 
 static void
 test_etx_ssh_open_wrong_client_key(void **state)
 {
-    struct fixture *f = *state;
-    struct etx_ssh_target t;
-    struct run r = {0};
-    char key[PATH_MAX], cmd[PATH_MAX + 64];
-
-    fmt(key, sizeof(key), "%s/other_ed25519", f->work);
-    fmt(cmd, sizeof(cmd), "ssh-keygen -q -t ed25519 -N '' -f '%s'", key);
-    assert_int_equal(system(cmd), 0);
-    target_for(f, &t);
-    t.identity_file = key;
-    run_one(&r, &t);
-    assert_int_equal(r.opened, 0);
-    assert_why(&r, ETX_CLASS_INPUT, "ssh-auth");
-    assert_msg_has(&r, "refused");
-    assert_msg_has(&r, key);
-    assert_msg_has(&r, "authorized_keys");
+    expect_key_refused(
+        *state, "other_ed25519", "-t ed25519 -N ''",
+        (const char *const[]){"refused", "authorized_keys", NULL});
 }
 
 /* Passphrase-protected keys are refused at once, never prompted for. */
 static void
 test_etx_ssh_open_encrypted_key(void **state)
 {
-    static const char *const how[] = {"-t ed25519", "-t ecdsa -m PEM"};
-    struct fixture *f = *state;
-    struct etx_ssh_target t;
-    char key[PATH_MAX], cmd[PATH_MAX + 96];
+    static const char *const how[] = {"-t ed25519 -N secret",
+                                      "-t ecdsa -m PEM -N secret"};
+    char name[32];
     size_t i;
 
     for (i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
-        struct run r = {0};
-
-        fmt(key, sizeof(key), "%s/locked%zu", f->work, i);
-        fmt(cmd, sizeof(cmd), "ssh-keygen -q %s -N secret -f '%s'", how[i],
-            key);
-        assert_int_equal(system(cmd), 0);
-        target_for(f, &t);
-        t.identity_file = key;
-        run_one(&r, &t);
-        assert_int_equal(r.opened, 0);
-        assert_why(&r, ETX_CLASS_INPUT, "ssh-auth");
-        assert_msg_has(&r, "passphrase");
-        assert_msg_has(&r, key);
+        fmt(name, sizeof(name), "locked%zu", i);
+        expect_key_refused(*state, name, how[i],
+                           (const char *const[]){"passphrase", NULL});
     }
 }
 
@@ -781,67 +780,41 @@ static void
 test_etx_ssh_open_ssh_agent(void **state)
 {
     struct fixture *f = *state;
-    struct sshd here = {0};
+    struct etx_test_sshd here = {0};
     struct etx_ssh_target t;
-    struct run r = {.say_hello = true};
+    struct run r = {0};
     char sock[PATH_MAX], pidfile[PATH_MAX], text[32], line[512];
 
-    fmt(here.dir, sizeof(here.dir), "%s", f->work);
-    fmt(sock, sizeof(sock), "%s/agent.sock", f->work);
-    fmt(pidfile, sizeof(pidfile), "%s/agent.pid", f->work);
+    fmt(here.dir, sizeof(here.dir), "%s", f->env.dirs.work);
+    work_path(f, "agent.sock", sock, sizeof(sock));
+    work_path(f, "agent.pid", pidfile, sizeof(pidfile));
     fmt(line, sizeof(line),
         "eval \"$(ssh-agent -s -a \"$1/agent.sock\")\" >/dev/null && "
         "echo \"$SSH_AGENT_PID\" >\"$1/agent.pid\" && "
         "SSH_AUTH_SOCK=\"$1/agent.sock\" ssh-add -q '%s' 2>/dev/null",
         f->key);
-    assert_int_equal(sshd_lib(&here, line), 0);
+    assert_int_equal(etx_test_sshd_lib(&here, line), 0);
     read_file(pidfile, text, sizeof(text));
     f->ssh_agent = (pid_t)atoi(text);
     assert_true(f->ssh_agent > 1);
     assert_int_equal(setenv("SSH_AUTH_SOCK", sock, 1), 0);
     target_for(f, &t);
     t.identity_file = NULL;
-    run_one(&r, &t);
-    assert_true(r.hello);
-    assert_true(r.why_null);
+    run_hello(&r, &t);
 }
 
 static void
 test_etx_ssh_open_agent_missing(void **state)
 {
-    struct fixture *f = *state;
-    struct etx_ssh_target t;
-    struct run r = {0};
-
-    target_for(f, &t);
-    t.agent_path = "/nonexistent/etxroll-agent";
-    run_one(&r, &t);
-    assert_int_equal(r.opened, 1);
-    assert_why(&r, ETX_CLASS_INPUT, "ssh-agent");
-    assert_msg_has(&r, "docs/agent.md");
-    assert_msg_has(&r, "transport.push_agent: true");
-    assert_msg_has(&r, "No such file or directory"); /* the shell's line */
-    assert_eof_after(&r);
+    expect_agent_end(*state, AGENT_MISSING);
 }
 
 static void
 test_etx_ssh_open_agent_config_error(void **state)
 {
-    struct fixture *f = *state;
-    struct etx_ssh_target t;
-    struct run r = {0};
-
-    target_for(f, &t);
-    t.agent_config = f->bad;
-    run_one(&r, &t);
-    assert_int_equal(r.opened, 1);
-    assert_why(&r, ETX_CLASS_INPUT, "ssh-agent");
-    assert_msg_has(&r, "exit 2");
-    assert_msg_has(&r, "unknown key 'rootz'"); /* the agent's stderr */
-    assert_eof_after(&r);
+    expect_agent_end(*state, AGENT_CONFIG_ERROR);
 }
 
-/* The caller closes its end only: the agent sees EOF and exits 0. */
 /* 8 MiB each way through the pump, the window and both bounded buffers;
  * the caller's EOF ends cat, which exits 0: a clean end. */
 static void
@@ -874,31 +847,13 @@ test_etx_ssh_pump_echo(void **state)
 static void
 test_etx_ssh_agent_exit_status(void **state)
 {
-    struct fixture *f = *state;
-    struct etx_ssh_target t;
-    struct run r = {0};
-
-    target_for(f, &t);
-    t.agent_path = f->noisy;
-    run_one(&r, &t);
-    assert_why(&r, ETX_CLASS_TRANSIENT, "ssh-agent");
-    assert_msg_has(&r, "exited with status 3: the last words");
-    assert_eof_after(&r);
+    expect_agent_end(*state, AGENT_EXIT_STATUS);
 }
 
 static void
 test_etx_ssh_agent_killed(void **state)
 {
-    struct fixture *f = *state;
-    struct etx_ssh_target t;
-    struct run r = {0};
-
-    target_for(f, &t);
-    t.agent_path = f->killed;
-    run_one(&r, &t);
-    assert_why(&r, ETX_CLASS_TRANSIENT, "ssh-agent");
-    assert_msg_has(&r, "killed by SIGKILL");
-    assert_eof_after(&r);
+    expect_agent_end(*state, AGENT_KILLED);
 }
 
 /* The agent's EOF comes a second before its exit status: the status is
@@ -906,16 +861,7 @@ test_etx_ssh_agent_killed(void **state)
 static void
 test_etx_ssh_agent_late_exit(void **state)
 {
-    struct fixture *f = *state;
-    struct etx_ssh_target t;
-    struct run r = {0};
-
-    target_for(f, &t);
-    t.agent_path = f->late;
-    run_one(&r, &t);
-    assert_why(&r, ETX_CLASS_TRANSIENT, "ssh-agent");
-    assert_msg_has(&r, "exited with status 4");
-    assert_eof_after(&r);
+    expect_agent_end(*state, AGENT_LATE_EXIT);
 }
 
 /* etx_ssh_close() right after writing: what was written still reaches
@@ -932,7 +878,7 @@ test_etx_ssh_close_flushes(void **state)
     size_t i;
     int c, tries;
 
-    fmt(path, sizeof(path), "%s/got", f->work);
+    work_path(f, "got", path, sizeof(path));
     target_for(f, &t);
     t.agent_path = f->record;
     t.agent_config = path; /* record.sh writes its stdin there */
@@ -955,32 +901,31 @@ test_etx_ssh_close_flushes(void **state)
     assert_int_equal(i, r.written);
 }
 
+/* The caller closes its end only: the agent sees EOF and exits 0. */
 static void
 test_etx_ssh_caller_eof_clean(void **state)
 {
-    struct fixture *f = *state;
     struct etx_ssh_target t;
-    struct run r = {.say_hello = true, .drop_conn = true};
+    struct run r = {.drop_conn = true};
 
-    target_for(f, &t);
-    run_one(&r, &t);
-    assert_true(r.hello);
-    assert_true(r.why_null);
+    target_for(*state, &t);
+    run_hello(&r, &t);
 }
 
 static void
 test_etx_ssh_sshd_stopped(void **state)
 {
     struct fixture *f = *state;
-    struct sshd *b = &f->b;
+    struct etx_test_sshd *b = &f->b;
     struct etx_ssh_target t;
     struct run r = {.say_hello = true};
     char kh[PATH_MAX], key[PATH_MAX];
 
-    fmt(b->dir, sizeof(b->dir), "%s/sshd-b", f->work);
-    assert_int_equal(start_sshd(b), 0);
-    fmt(kh, sizeof(kh), "%s/known_hosts", b->dir);
-    fmt(key, sizeof(key), "%s/client_ed25519", b->dir);
+    work_path(f, "sshd-b", b->dir, sizeof(b->dir));
+    assert_int_equal(etx_test_sshd_start(b), 0);
+    assert_int_equal(etx_test_sshd_path(b, "known_hosts", kh, sizeof(kh)), 0);
+    assert_int_equal(etx_test_sshd_path(b, "client_ed25519", key, sizeof(key)),
+                     0);
     target_for(f, &t);
     t.address = b->addr;
     t.port = (uint16_t)b->port;
@@ -1016,18 +961,15 @@ dead_port(void)
 static void
 test_etx_ssh_open_refused(void **state)
 {
-    struct fixture *f = *state;
     struct etx_ssh_target t;
     struct run r = {0};
     int port = dead_port();
 
     assert_true(port > 0);
-    target_for(f, &t);
+    target_for(*state, &t);
     t.address = "127.0.0.1";
     t.port = (uint16_t)port;
-    run_one(&r, &t);
-    assert_int_equal(r.opened, 0);
-    assert_why(&r, ETX_CLASS_TRANSIENT, "ssh-connect");
+    run_unopened(&r, &t, ETX_CLASS_TRANSIENT, "ssh-connect");
     assert_int_equal(r.why.sys_errno, ECONNREFUSED);
 }
 
@@ -1113,18 +1055,12 @@ test_etx_ssh_open_push_agent(void **state)
 {
     struct fixture *f = *state;
     struct etx_ssh_target t;
-    struct run r = {.say_hello = true};
+    struct run r = {0};
     char dir[PATH_MAX];
 
-    fmt(dir, sizeof(dir), "%s/push", f->work);
     target_for(f, &t);
-    t.agent_path = "/nonexistent/etxroll-agent";
-    t.push_agent = true;
-    t.push_dir = dir;
-    t.local_agent = f->agent;
-    run_one(&r, &t);
-    assert_true(r.hello);
-    assert_true(r.why_null);
+    push_target(f, &t, dir, sizeof(dir));
+    run_hello(&r, &t);
     assert_true(r.pushed);
     assert_non_null(strstr(r.command, dir));
 }
@@ -1165,11 +1101,7 @@ test_etx_ssh_close_early(void **state)
     start(&r, &loop, &t);
     etx_ssh_close(r.ssh);
     /* Closed while its push runs on the thread pool. */
-    fmt(dir, sizeof(dir), "%s/push", f->work);
-    t.agent_path = "/nonexistent/etxroll-agent";
-    t.push_agent = true;
-    t.push_dir = dir;
-    t.local_agent = f->agent;
+    push_target(f, &t, dir, sizeof(dir));
     start(&p, &loop, &t);
     uv_check_init(&loop, &w.check);
     w.check.data = &w;
@@ -1245,5 +1177,6 @@ main(void)
     };
 
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup,
+                                  etx_test_ssh_env_teardown);
 }

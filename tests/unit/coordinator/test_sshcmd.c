@@ -28,50 +28,30 @@
 
 #include "coordinator/sshcmd.h"
 
-#include "tests/unit/testutil.h"
+#include "tests/unit/coordinator/sshd_fixture.h"
 
 #define HOST "web-1"
 
 /* A name a shell would expand: it would create the file T there. */
 #define TRAP_NAME "it's $(touch T) `touch T`"
 
-struct fixture {
-    char root[64]; /* the temporary directory */
-    char work[PATH_MAX];
-    int tests;
-};
-
+/* The state is a struct etx_test_ssh_env of which only the tree is made
+ * (no sshd here): a temporary directory, a work directory per test. */
 static int
 group_setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
+    struct etx_test_ssh_env *e = calloc(1, sizeof(*e));
 
-    *state = f;
-    if (f == NULL || etx_test_tmpdir(f->root, sizeof(f->root), "sshcmd") != 0)
-        return -1;
-    return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    if (f == NULL)
-        return 0;
-    if (f->root[0] != '\0')
-        etx_test_rmtree(f->root);
-    free(f);
-    return 0;
+    *state = e;
+    return e != NULL ? etx_test_dirs_open(&e->dirs, "sshcmd") : -1;
 }
 
 static int
 setup(void **state)
 {
-    struct fixture *f = *state;
+    struct etx_test_ssh_env *e = *state;
 
-    snprintf(f->work, sizeof(f->work), "%s/t%d", f->root, ++f->tests);
-    return mkdir(f->work, 0755);
+    return etx_test_dirs_next(&e->dirs, 0755);
 }
 
 /* Run cmd with /bin/sh -c in dir, as sshd does: its stdout into out (at
@@ -190,7 +170,7 @@ test_command_hostile(void **state)
 static void
 test_probe_command_runs_literally(void **state)
 {
-    struct fixture *f = *state;
+    const struct etx_test_ssh_env *e = *state;
     char agent[PATH_MAX + 64];
     char cmd[ETX_SSHCMD_PROBE_MAX];
     char out[256];
@@ -202,20 +182,20 @@ test_probe_command_runs_literally(void **state)
     int i;
 
     assert_int_equal(uname(&u), 0);
-    snprintf(agent, sizeof(agent), "%s/" TRAP_NAME, f->work);
+    snprintf(agent, sizeof(agent), "%s/" TRAP_NAME, e->dirs.work);
     make_file(agent, 0755);
     for (i = 0; i < 3; i++) {
         if (i == 1)
             assert_int_equal(chmod(agent, 0644), 0);
         assert_true(etx_sshcmd_probe_command(names[i], cmd, sizeof(cmd)));
-        assert_int_equal(run_sh(f->work, cmd, out, sizeof(out), &len), 0);
+        assert_int_equal(run_sh(e->dirs.work, cmd, out, sizeof(out), &len), 0);
         assert_int_equal(etx_sshcmd_parse_probe(HOST, out, len, &p, &err),
                          ETX_OK);
         assert_true(p.present == (i == 0));
         assert_string_equal(p.sys, u.sysname);
         assert_string_equal(p.machine, u.machine);
     }
-    assert_int_equal(entries(f->work), 1);
+    assert_int_equal(entries(e->dirs.work), 1);
 }
 
 static void
@@ -247,7 +227,7 @@ test_probe_command_refused(void **state)
 static void
 test_mv_command_runs_literally(void **state)
 {
-    struct fixture *f = *state;
+    const struct etx_test_ssh_env *e = *state;
     char from[PATH_MAX + 64];
     char to[PATH_MAX + 64];
     char cmd[3 * PATH_MAX];
@@ -255,16 +235,16 @@ test_mv_command_runs_literally(void **state)
     struct stat st;
     size_t len = 0;
 
-    snprintf(from, sizeof(from), "%s/." TRAP_NAME ".tmp", f->work);
-    snprintf(to, sizeof(to), "%s/" TRAP_NAME, f->work);
+    snprintf(from, sizeof(from), "%s/." TRAP_NAME ".tmp", e->dirs.work);
+    snprintf(to, sizeof(to), "%s/" TRAP_NAME, e->dirs.work);
     make_file(from, 0700);
     make_file(to, 0600);
     assert_true(etx_sshcmd_mv_command(from, to, cmd, sizeof(cmd)));
-    assert_int_equal(run_sh(f->work, cmd, out, sizeof(out), &len), 0);
+    assert_int_equal(run_sh(e->dirs.work, cmd, out, sizeof(out), &len), 0);
     assert_int_equal(len, 0);
     assert_int_equal(lstat(to, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0700);
-    assert_int_equal(entries(f->work), 1);
+    assert_int_equal(entries(e->dirs.work), 1);
 }
 
 static void
@@ -410,5 +390,6 @@ main(void)
         T(test_check_platform_mismatch),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup,
+                                  etx_test_ssh_env_teardown);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * push_agent over SSH against a real OpenSSH sshd (tests/integration/
- * sshd_lib.sh) on a random 127.0.0.x address and port, with a blocking
+ * sshd_lib.sh) on a random 127.0.x.y address and port, with a blocking
  * libssh session made here: the agent command's quoting proved by running
  * it remotely (the rest of coordinator/sshcmd.c is in test_sshcmd.c), an
  * agent found in place, an upload (byte-identical, mode 0700, final name,
@@ -39,69 +39,16 @@
 #include "proto/etxroll.pb-c.h"
 #include "proto/frame.h"
 
-#include "tests/unit/testutil.h"
+#include "tests/unit/coordinator/sshd_fixture.h"
 
 #define HOST "web-1"
 
 #define SHORT_PATH 256 /* paths under the temporary directory */
 
 struct fixture {
-    char root[128];        /* realpath of the temporary directory */
-    char sshd[SHORT_PATH]; /* the sshd instance's directory */
-    char addr[32];
-    int port;
-    char agent[SHORT_PATH];  /* $ETX_BINARY_DIR/etxroll-agent */
-    char config[SHORT_PATH]; /* a minimal agent config */
-    char hex[ETX_DIGEST_HEX_LEN + 1];
-    char work[SHORT_PATH]; /* this test's own directory */
-    int tests;             /* tests run, names work directories */
+    struct etx_test_ssh_env env;      /* first: its teardown frees f */
+    char hex[ETX_DIGEST_HEX_LEN + 1]; /* of env.agent */
 };
-
-/* Run a line of bash with sshd_lib.sh sourced and $1..$3 = dir, addr,
- * port; its exit status. */
-static int
-sshd_lib(const struct fixture *f, const char *line)
-{
-    const char *src = getenv("ETX_SOURCE_DIR");
-    char script[1024];
-    char port[16];
-    int status = 0;
-    pid_t pid;
-
-    if (src == NULL)
-        return -1;
-    snprintf(script, sizeof(script),
-             ". '%s/tests/integration/sshd_lib.sh' && %s", src, line);
-    snprintf(port, sizeof(port), "%d", f->port);
-    pid = fork();
-    if (pid == 0) {
-        execl("/bin/bash", "bash", "-c", script, "bash", f->sshd, f->addr, port,
-              (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int
-start_sshd(struct fixture *f)
-{
-    int i;
-
-    if (sshd_lib(f, "etx_sshd_keys \"$1\"") != 0)
-        return -1;
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    for (i = 0; i < 5; i++) {
-        snprintf(f->addr, sizeof(f->addr), "127.0.0.%d", 10 + rand() % 240);
-        f->port = 20000 + rand() % 40000;
-        if (sshd_lib(f, "etx_sshd_start \"$1\" \"$2\" \"$3\" && "
-                        "etx_sshd_known_hosts \"$1\" \"$2\" \"$3\" "
-                        ">\"$1/known_hosts\"") == 0)
-            return 0;
-    }
-    return -1;
-}
 
 static int
 write_file(const char *path, const char *text, mode_t mode)
@@ -119,43 +66,11 @@ static int
 group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *bin = getenv("ETX_BINARY_DIR");
-    char tmp[64];
-    char real[PATH_MAX];
-    char text[PATH_MAX + 64];
 
-    if (f == NULL || bin == NULL || strlen(bin) > 200 ||
-        etx_test_tmpdir(tmp, sizeof(tmp), "sshpush") != 0 ||
-        realpath(tmp, real) == NULL || strlen(real) >= sizeof(f->root))
-        return -1;
-    memcpy(f->root, real, strlen(real) + 1);
-    snprintf(f->sshd, sizeof(f->sshd), "%s/sshd", f->root);
-    snprintf(f->agent, sizeof(f->agent), "%s/etxroll-agent", bin);
-    snprintf(f->config, sizeof(f->config), "%s/agent.yml", f->root);
-    snprintf(text, sizeof(text), "roots: [%s/roots]\nstate_dir: %s/state\n",
-             f->root, f->root);
     *state = f;
-    if (mkdir(f->sshd, 0700) != 0 || write_file(f->config, text, 0600) != 0 ||
-        etx_digest_file(f->agent, f->hex, NULL, NULL) != ETX_OK)
+    if (f == NULL || etx_test_ssh_env_open(&f->env, "sshpush") != 0)
         return -1;
-    snprintf(text, sizeof(text), "%s/roots", f->root);
-    if (mkdir(text, 0755) != 0)
-        return -1;
-    return start_sshd(f);
-}
-
-static int
-group_teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    if (f == NULL)
-        return 0;
-    if (f->port != 0)
-        sshd_lib(f, "etx_sshd_stop \"$1\"");
-    etx_test_rmtree(f->root);
-    free(f);
-    return 0;
+    return etx_digest_file(f->env.agent, f->hex, NULL, NULL) == ETX_OK ? 0 : -1;
 }
 
 static int
@@ -163,8 +78,7 @@ setup(void **state)
 {
     struct fixture *f = *state;
 
-    snprintf(f->work, sizeof(f->work), "%s/t%d", f->root, ++f->tests);
-    return mkdir(f->work, 0755);
+    return etx_test_dirs_next(&f->env.dirs, 0755);
 }
 
 static ssh_session
@@ -177,9 +91,11 @@ connect_root(const struct fixture *f)
     int one = 1;
 
     assert_non_null(s);
-    snprintf(path, sizeof(path), "%s/known_hosts", f->sshd);
-    assert_int_equal(ssh_options_set(s, SSH_OPTIONS_HOST, f->addr), 0);
-    assert_int_equal(ssh_options_set(s, SSH_OPTIONS_PORT, &f->port), 0);
+    assert_int_equal(
+        etx_test_sshd_path(&f->env.sshd, "known_hosts", path, sizeof(path)), 0);
+    assert_int_equal(ssh_options_set(s, SSH_OPTIONS_HOST, f->env.sshd.addr), 0);
+    assert_int_equal(ssh_options_set(s, SSH_OPTIONS_PORT, &f->env.sshd.port),
+                     0);
     assert_int_equal(ssh_options_set(s, SSH_OPTIONS_USER, "root"), 0);
     assert_int_equal(ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, path), 0);
     assert_int_equal(
@@ -189,7 +105,9 @@ connect_root(const struct fixture *f)
     assert_int_equal(ssh_options_set(s, SSH_OPTIONS_NODELAY, &one), 0);
     assert_int_equal(ssh_connect(s), SSH_OK);
     assert_int_equal(ssh_session_is_known_server(s), SSH_KNOWN_HOSTS_OK);
-    snprintf(path, sizeof(path), "%s/client_ed25519", f->sshd);
+    assert_int_equal(
+        etx_test_sshd_path(&f->env.sshd, "client_ed25519", path, sizeof(path)),
+        0);
     assert_int_equal(ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &key),
                      SSH_OK);
     assert_int_equal(ssh_userauth_publickey(s, NULL, key), SSH_AUTH_SUCCESS);
@@ -230,7 +148,7 @@ exec_capture(ssh_session s, const char *cmd, char *out, size_t cap)
 static void
 path_in(const struct fixture *f, char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", f->work, name);
+    snprintf(buf, len, "%s/%s", f->env.dirs.work, name);
 }
 
 static bool
@@ -286,7 +204,8 @@ test_command_literal_over_ssh(void **state)
     snprintf(config, sizeof(config),
              "x'; touch %s/T1; '$(touch %s/T2)`touch %s/T3`\"$(touch "
              "%s/T4)\"; touch %s/T5 #",
-             f->work, f->work, f->work, f->work, f->work);
+             f->env.dirs.work, f->env.dirs.work, f->env.dirs.work,
+             f->env.dirs.work, f->env.dirs.work);
     assert_int_equal(etx_sshcmd_command(agent, config, cmd, sizeof(cmd), &err),
                      ETX_OK);
     s = connect_root(f);
@@ -295,7 +214,7 @@ test_command_literal_over_ssh(void **state)
     snprintf(want, sizeof(want), "[--stdio]\n[--config]\n[%s]\n", config);
     assert_string_equal(out, want);
     for (i = 1; i <= 5; i++) {
-        snprintf(t, sizeof(t), "%s/T%d", f->work, i);
+        snprintf(t, sizeof(t), "%s/T%d", f->env.dirs.work, i);
         assert_false(exists(t));
     }
 }
@@ -318,9 +237,9 @@ req_for(const struct fixture *f, const char *agent_path, const char *dir)
     struct etx_sshpush_req r = {
         .name = HOST,
         .agent_path = agent_path,
-        .agent_config = f->config,
+        .agent_config = f->env.config,
         .push_dir = dir,
-        .local_agent = f->agent,
+        .local_agent = f->env.agent,
         .timeout_ms = 30000,
     };
 
@@ -380,6 +299,77 @@ hello_over_ssh(const struct fixture *f, const char *cmd)
     disconnect(s);
 }
 
+/* DIR/etxroll-agent-<first 16 hex digits of our agent's digest>. */
+static void
+final_in(const struct fixture *f, const char *dir, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/etxroll-agent-%.16s", dir, f->hex);
+}
+
+/* A request for an agent the host lacks, pushed into WORK/name (dir). */
+static struct etx_sshpush_req
+missing_req(const struct fixture *f, const char *name, char *dir, size_t len)
+{
+    path_in(f, dir, len, name);
+    return req_for(f, "etxroll-agent-not-installed", dir);
+}
+
+/* Our agent pushed into WORK/push by a first prepare. */
+struct cache {
+    struct etx_sshpush_req req; /* its push_dir is dir */
+    char dir[PATH_MAX];
+    char final[PATH_MAX * 2]; /* final_in(dir) */
+    char cmd[ETX_SSHCMD_MAX]; /* the first prepare's command */
+};
+
+static void
+push_once(const struct fixture *f, struct cache *c)
+{
+    struct etx_error err = {0};
+    bool pushed = false;
+
+    c->req = missing_req(f, "push", c->dir, sizeof(c->dir));
+    final_in(f, c->dir, c->final, sizeof(c->final));
+    assert_int_equal(prepare(f, &c->req, c->cmd, &pushed, &err), ETX_OK);
+}
+
+/* Prepare again over the cached copy: it reports the agent pushed, its
+ * command in cmd; the copy's stat before and after. */
+static void
+prepare_again(const struct fixture *f, const struct cache *c, char *cmd,
+              struct stat *before, struct stat *after)
+{
+    struct etx_error err = {0};
+    bool pushed = false;
+
+    assert_int_equal(lstat(c->final, before), 0);
+    assert_int_equal(prepare(f, &c->req, cmd, &pushed, &err), ETX_OK);
+    assert_true(pushed);
+    assert_int_equal(lstat(c->final, after), 0);
+}
+
+/*
+ * etx_sshpush_prepare() on s (a fresh session when NULL) fails: nothing
+ * pushed, no command, the host named in *err.
+ */
+static void
+prepare_fails(const struct fixture *f, ssh_session s,
+              const struct etx_sshpush_req *req, struct etx_error *err)
+{
+    char cmd[ETX_SSHCMD_MAX];
+    bool pushed = true;
+
+    if (s == NULL)
+        assert_int_equal(prepare(f, req, cmd, &pushed, err), ETX_ERR);
+    else
+        assert_int_equal(
+            etx_sshpush_prepare(s, req, cmd, sizeof(cmd), &pushed, err),
+            ETX_ERR);
+    assert_false(pushed);
+    assert_string_equal(cmd, "");
+    assert_string_equal(err->where, HOST);
+}
+
 /* The agent is installed: its command, no SFTP, no push dir. */
 static void
 test_prepare_present(void **state)
@@ -393,11 +383,11 @@ test_prepare_present(void **state)
     bool pushed = true;
 
     path_in(f, dir, sizeof(dir), "push");
-    req = req_for(f, f->agent, dir);
+    req = req_for(f, f->env.agent, dir);
     assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_OK);
     assert_false(pushed);
-    snprintf(want, sizeof(want), "'%s' --stdio --config '%s'", f->agent,
-             f->config);
+    snprintf(want, sizeof(want), "'%s' --stdio --config '%s'", f->env.agent,
+             f->env.config);
     assert_string_equal(cmd, want);
     assert_false(exists(dir));
     hello_over_ssh(f, cmd);
@@ -412,9 +402,9 @@ assert_pushed(const struct fixture *f, const char *dir, const char *cmd)
     char one[NAME_MAX + 1];
     struct stat st;
 
-    snprintf(final, sizeof(final), "%s/etxroll-agent-%.16s", dir, f->hex);
+    final_in(f, dir, final, sizeof(final));
     snprintf(want, sizeof(want), "'%s' --stdio --config '%s'", final,
-             f->config);
+             f->env.config);
     assert_string_equal(cmd, want);
     assert_int_equal(entries(dir, one, sizeof(one)), 1);
     assert_non_null(strstr(final, one));
@@ -450,7 +440,7 @@ test_prepare_push(void **state)
     assert_non_null(getpwuid(0));
     snprintf(trap, sizeof(trap), "%.200s/etx-sshpush-trap-%ld",
              getpwuid(0)->pw_dir, (long)getpid());
-    snprintf(agent, sizeof(agent), "%s/not-exec'$(touch %s)", f->work,
+    snprintf(agent, sizeof(agent), "%s/not-exec'$(touch %s)", f->env.dirs.work,
              strrchr(trap, '/') + 1);
     assert_int_equal(write_file(agent, "#!/bin/sh\n", 0644), 0);
     req = req_for(f, agent, dir);
@@ -466,31 +456,19 @@ static void
 test_prepare_reuse(void **state)
 {
     struct fixture *f = *state;
-    char dir[PATH_MAX];
-    char final[PATH_MAX * 2];
-    char cmd[ETX_SSHCMD_MAX];
+    struct cache c;
     char again[ETX_SSHCMD_MAX];
-    struct etx_error err = {0};
-    struct etx_sshpush_req req;
     struct stat before;
     struct stat after;
-    bool pushed = false;
 
-    path_in(f, dir, sizeof(dir), "push");
-    snprintf(final, sizeof(final), "%s/etxroll-agent-%.16s", dir, f->hex);
-    req = req_for(f, "etxroll-agent-not-installed", dir);
-    assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_OK);
-    assert_int_equal(lstat(final, &before), 0);
-    pushed = false;
-    assert_int_equal(prepare(f, &req, again, &pushed, &err), ETX_OK);
-    assert_true(pushed);
-    assert_string_equal(again, cmd);
-    assert_int_equal(lstat(final, &after), 0);
+    push_once(f, &c);
+    prepare_again(f, &c, again, &before, &after);
+    assert_string_equal(again, c.cmd);
     assert_int_equal(after.st_ino, before.st_ino);
     assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
     assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
     assert_int_equal(after.st_ctim.tv_nsec, before.st_ctim.tv_nsec);
-    assert_pushed(f, dir, again);
+    assert_pushed(f, c.dir, again);
 }
 
 /* A cached copy with another digest (same size, then shorter) is
@@ -499,38 +477,26 @@ static void
 test_prepare_corrupt_cache(void **state)
 {
     struct fixture *f = *state;
-    char dir[PATH_MAX];
-    char final[PATH_MAX * 2];
-    char cmd[ETX_SSHCMD_MAX];
-    struct etx_error err = {0};
-    struct etx_sshpush_req req;
+    struct cache c;
     struct stat before;
     struct stat after;
-    bool pushed = false;
-    char c = 0;
+    char b = 0;
     int fd = -1;
     int round;
 
-    path_in(f, dir, sizeof(dir), "push");
-    snprintf(final, sizeof(final), "%s/etxroll-agent-%.16s", dir, f->hex);
-    req = req_for(f, "etxroll-agent-not-installed", dir);
-    assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_OK);
+    push_once(f, &c);
     for (round = 0; round < 2; round++) {
-        fd = open(final, O_RDWR | O_CLOEXEC);
+        fd = open(c.final, O_RDWR | O_CLOEXEC);
         assert_true(fd >= 0);
-        assert_int_equal(pread(fd, &c, 1, 1000), 1);
-        c ^= 0x5a;
-        assert_int_equal(pwrite(fd, &c, 1, 1000), 1);
+        assert_int_equal(pread(fd, &b, 1, 1000), 1);
+        b ^= 0x5a;
+        assert_int_equal(pwrite(fd, &b, 1, 1000), 1);
         if (round == 1)
             assert_int_equal(ftruncate(fd, 4096), 0);
         close(fd);
-        assert_int_equal(lstat(final, &before), 0);
-        pushed = false;
-        assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_OK);
-        assert_true(pushed);
-        assert_int_equal(lstat(final, &after), 0);
+        prepare_again(f, &c, c.cmd, &before, &after);
         assert_int_not_equal(after.st_ino, before.st_ino);
-        assert_pushed(f, dir, cmd);
+        assert_pushed(f, c.dir, c.cmd);
     }
 }
 
@@ -541,28 +507,23 @@ test_prepare_dir_blocked(void **state)
     struct fixture *f = *state;
     char blocker[PATH_MAX];
     char dir[PATH_MAX * 2];
-    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
     struct etx_sshpush_req req;
     struct stat st;
-    bool pushed = true;
 
     path_in(f, blocker, sizeof(blocker), "blocker");
     assert_int_equal(write_file(blocker, "x", 0644), 0);
     snprintf(dir, sizeof(dir), "%s/sub", blocker);
     req = req_for(f, "etxroll-agent-not-installed", dir);
-    assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_ERR);
-    assert_false(pushed);
-    assert_string_equal(cmd, "");
+    prepare_fails(f, NULL, &req, &err);
     assert_int_equal(err.cls, ETX_CLASS_PLACEMENT);
     assert_string_equal(err.op, "ssh-push");
-    assert_string_equal(err.where, HOST);
     assert_non_null(strstr(err.msg, "is not a directory"));
     assert_non_null(strstr(err.msg, blocker));
     assert_int_equal(lstat(blocker, &st), 0);
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(st.st_size, 1);
-    assert_int_equal(entries(f->work, NULL, 0), 1);
+    assert_int_equal(entries(f->env.dirs.work, NULL, 0), 1);
 }
 
 /* A directory at the final name: a clear error, the upload removed. */
@@ -573,19 +534,13 @@ test_prepare_final_in_the_way(void **state)
     char dir[PATH_MAX];
     char final[PATH_MAX * 2];
     char one[NAME_MAX + 1];
-    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
-    struct etx_sshpush_req req;
-    bool pushed = true;
+    struct etx_sshpush_req req = missing_req(f, "push", dir, sizeof(dir));
 
-    path_in(f, dir, sizeof(dir), "push");
-    snprintf(final, sizeof(final), "%s/etxroll-agent-%.16s", dir, f->hex);
+    final_in(f, dir, final, sizeof(final));
     assert_int_equal(mkdir(dir, 0700), 0);
     assert_int_equal(mkdir(final, 0700), 0);
-    req = req_for(f, "etxroll-agent-not-installed", dir);
-    assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_ERR);
-    assert_false(pushed);
-    assert_string_equal(cmd, "");
+    prepare_fails(f, NULL, &req, &err);
     assert_int_equal(err.cls, ETX_CLASS_PLACEMENT);
     assert_string_equal(err.op, "ssh-push");
     assert_non_null(strstr(err.msg, "is in the way"));
@@ -600,23 +555,15 @@ test_prepare_connection_lost(void **state)
 {
     struct fixture *f = *state;
     char dir[PATH_MAX];
-    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
-    struct etx_sshpush_req req;
+    struct etx_sshpush_req req = missing_req(f, "push", dir, sizeof(dir));
     ssh_session s = connect_root(f);
-    bool pushed = true;
 
-    path_in(f, dir, sizeof(dir), "push");
-    req = req_for(f, "etxroll-agent-not-installed", dir);
     assert_int_equal(shutdown(ssh_get_fd(s), SHUT_RDWR), 0);
-    assert_int_equal(
-        etx_sshpush_prepare(s, &req, cmd, sizeof(cmd), &pushed, &err), ETX_ERR);
+    prepare_fails(f, s, &req, &err);
     disconnect(s);
-    assert_false(pushed);
-    assert_string_equal(cmd, "");
     assert_int_equal(err.cls, ETX_CLASS_TRANSIENT);
     assert_string_equal(err.op, "ssh-probe");
-    assert_string_equal(err.where, HOST);
     assert_false(exists(dir));
 }
 
@@ -641,7 +588,7 @@ test_prepare_relative_dir(void **state)
         if (*c == '/' && c[1] != '\0')
             strcat(rel, "../");
     snprintf(rel + strlen(rel), sizeof(rel) - strlen(rel), "%s/rel",
-             f->work + 1);
+             f->env.dirs.work + 1);
     path_in(f, dir, sizeof(dir), "rel");
     req = req_for(f, "etxroll-agent-not-installed", rel);
     assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_OK);
@@ -656,19 +603,13 @@ test_prepare_no_local_agent(void **state)
     struct fixture *f = *state;
     char dir[PATH_MAX];
     char missing[PATH_MAX];
-    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
-    struct etx_sshpush_req req;
-    bool pushed = true;
+    struct etx_sshpush_req req = missing_req(f, "push", dir, sizeof(dir));
 
-    path_in(f, dir, sizeof(dir), "push");
     path_in(f, missing, sizeof(missing), "no-such-agent");
-    req = req_for(f, "etxroll-agent-not-installed", dir);
     req.local_agent = missing;
-    assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_ERR);
-    assert_false(pushed);
+    prepare_fails(f, NULL, &req, &err);
     assert_string_equal(err.op, "ssh-digest");
-    assert_string_equal(err.where, HOST);
     assert_int_equal(err.sys_errno, ENOENT);
     assert_non_null(strstr(err.msg, missing));
     assert_false(exists(dir));
@@ -680,18 +621,12 @@ test_prepare_bad_config(void **state)
 {
     struct fixture *f = *state;
     char dir[PATH_MAX];
-    char cmd[ETX_SSHCMD_MAX];
     struct etx_error err = {0};
-    struct etx_sshpush_req req;
-    bool pushed = true;
+    struct etx_sshpush_req req = missing_req(f, "push", dir, sizeof(dir));
 
-    path_in(f, dir, sizeof(dir), "push");
-    req = req_for(f, "etxroll-agent-not-installed", dir);
     req.agent_config = "/etc/etxroll/agent.yml\ntouch /tmp/x";
-    assert_int_equal(prepare(f, &req, cmd, &pushed, &err), ETX_ERR);
-    assert_false(pushed);
+    prepare_fails(f, NULL, &req, &err);
     assert_int_equal(err.cls, ETX_CLASS_INPUT);
-    assert_string_equal(err.where, HOST);
     assert_false(exists(dir));
 }
 
@@ -713,5 +648,6 @@ main(void)
         T(test_prepare_bad_config),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup,
+                                  etx_test_ssh_env_teardown);
 }
