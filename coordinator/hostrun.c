@@ -240,6 +240,26 @@ retryable(const struct etx_error *e)
 }
 
 /* A failed try: wait and try again, or fail the host. */
+/* What a transient error that outlived its attempts says about the host. */
+static const char *
+why_still(const struct etx_error *e)
+{
+    switch (e->sys_errno) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case ENOTCONN:
+    case EPIPE:
+        return "the host's agent stayed unreachable";
+    default:
+        return "something keeps colliding with the update";
+    }
+}
+
 void
 etx_hostrun__step_failed(struct etx_hostrun *h, const struct etx_error *e,
                          json_t *holders)
@@ -263,9 +283,8 @@ etx_hostrun__step_failed(struct etx_hostrun *h, const struct etx_error *e,
         }
         last.cls = ETX_CLASS_CONFLICT;
         snprintf(last.msg, sizeof(last.msg),
-                 "%.380s (still failing after %u attempts: something keeps "
-                 "colliding with the update)",
-                 e->msg, failed);
+                 "%.380s (still failing after %u attempts: %s)", e->msg,
+                 failed, why_still(e));
         fail_host(h, &last, holders);
         return;
     }
