@@ -15,6 +15,9 @@
 #   5  sshd of a batch-2 host stopped (sessions too) at the gate after
 #      batch 1 and not restarted: that host fails after its retries, the
 #      rollout halts, the touched hosts are rolled back, exit 1
+#   6  the canary's SSH session killed during its (slowed) restart, sshd
+#      left running: the step is retried on a new connection, every host
+#      ends healthy on v2
 # Usage: test_ssh_rollout.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$1
@@ -196,10 +199,39 @@ rc=$?
 check "5: apply exits 1 (halted and rolled back) ($rc)" [ "$rc" -eq 1 ]
 check "5: h5's connection was retried (ECONNREFUSED)" \
     grep -q '"event":"retry".*"host":"h5"\|"host":"h5".*"event":"retry"' "$work/t5.jsonl"
-check "5: h5 failed after its retries" grep -q "^h5 .* failed " "$work/t5.out"
+check "5: h5 failed after its retries, unreachable" \
+    grep -q "^h5 .* failed .*after 3 attempts: the host's agent stayed unreachable" "$work/t5.out"
 check "5: the canary h3 was rolled back" grep -q "^h3 .* rolled_back " "$work/t5.out"
 check "5: every host is back on byte-identical v1" same_as "$work/v1" 3 6
 check "5: every host answers version 1" answers 1 3 6
+
+# --- 6: a session dropped mid-step, sshd still there -----------------------
+fresh_ssh_fleet
+etx_sshd_start "$work/ssh/h5" "$(ssh_addr 5)" "$(ssh_port 5)" || exit 1
+sed -i '2i sleep 2 # test 6: a slow restart' "$work/fleet/host3/restart.sh"
+inventory "$work/drop.yml" "$work/v2" 3 6
+before3=$(logins 3)
+"$etxroll" apply "$work/drop.yml" --state-dir "$work/state" \
+    --log-json "$work/t6.jsonl" >"$work/t6.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+    grep -q '"event":"intent".*"host":"h3".*"step":"restart"\|"host":"h3".*"event":"intent".*"step":"restart"' \
+        "$work/t6.jsonl" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 0.5 # the restart request is with the agent, which sleeps in restart.sh
+sessions=$(pgrep -P "$(cat "$work/ssh/h3/etx_sshd.pid")")
+check "6: h3 has a live ssh session to drop" [ -n "$sessions" ]
+# shellcheck disable=SC2086 # one pid per word
+kill -KILL $sessions
+wait $pid
+rc=$?
+check "6: apply exits 0 after the drop ($rc)" [ "$rc" -eq 0 ]
+check "6: h3 logged in again after the drop" [ $(($(logins 3) - before3)) -ge 2 ]
+check "6: the lost connection was retried for h3" \
+    grep -q '"event":"retry".*"host":"h3"\|"host":"h3".*"event":"retry"' "$work/t6.jsonl"
+check "6: every host answers version 2" answers 2 3 6
+check "6: every target is byte-identical v2" same_as "$work/v2" 3 6
 
 echo "test_ssh_rollout: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
