@@ -194,6 +194,12 @@ etx_inventory__positive_duration(struct etx_inventory__ctx *c,
                              "expected a duration above 0 for "
                              "'%s', found '%s'",
                              what, n->str);
+    /* Timeouts travel to the agent as u32 milliseconds: never wrap. */
+    if (*ms > UINT32_MAX)
+        return etx_ydoc_fail(c->err, n,
+                             "expected a duration of at most 1193h for "
+                             "'%s', found '%s'",
+                             what, n->str);
     return ETX_OK;
 }
 

@@ -572,6 +572,14 @@ static const struct bad_case bad_cases[] = {
      "app.service, confirm: 61m}\n",
      "inv.yml:10:39",
      "expected a duration of at most 1h for 'confirm', found '61m'"},
+    {"test_inventory_load_buffer_restart_timeout_wraps_u32",
+     "version: 1\nfleet: web\ndefaults: {transport: {kind: agent, key_file: "
+     "/etc/k}}\nhosts:\n  web1: {address: web1.example}\n  web2: {address: "
+     "web2.example}\n  web3: {address: web3.example}\nartifact: {path: "
+     "/art/app}\ntarget: {path: /srv/app/bin/app}\nrestart: {unit: "
+     "app.service, timeout: 1200h}\n",
+     "inv.yml:10:39",
+     "expected a duration of at most 1193h for 'timeout', found '1200h'"},
     {"test_inventory_load_buffer_restart_confirm_bad_unit",
      "version: 1\nfleet: web\ndefaults: {transport: {kind: agent, key_file: "
      "/etc/k}}\nhosts:\n  web1: {address: web1.example}\n  web2: {address: "
