@@ -88,12 +88,9 @@ check_strategies(struct apply_ctx *c)
 static int
 load_keys(struct apply_ctx *c)
 {
-    c->psks = calloc(c->inv->n_hosts ? c->inv->n_hosts : 1, sizeof(*c->psks));
-    if (c->psks == NULL)
-        return etx_error_sys(&c->err, ENOMEM, ETX_CTX_FILE, "key", NULL,
-                             "cannot read the keys");
-    return etx_carrier_load_keys(c->inv, c->bp->order, c->bp->n_order, c->psks,
-                                 &c->err);
+    c->psks =
+        etx_carrier_load_keys(c->inv, c->bp->order, c->bp->n_order, &c->err);
+    return c->psks != NULL ? ETX_OK : ETX_ERR;
 }
 
 /* A saved plan: its id must match its content; it names the inventory
@@ -251,15 +248,12 @@ run(struct apply_ctx *c)
 static void
 cleanup(struct apply_ctx *c)
 {
-    size_t i;
-
     if (c->lock != NULL && etx_lock_release(c->lock, &c->err) != ETX_OK)
         say(&c->err, ETX_EXIT_HALTED);
     etx_eventlog_close(c->log);
     etx_journal_close(c->journal);
-    for (i = 0; c->psks != NULL && i < c->inv->n_hosts; i++)
-        etx_psk_clear(&c->psks[i]);
-    free(c->psks);
+    if (c->inv != NULL)
+        etx_carrier_free_keys(c->psks, c->inv->n_hosts);
     etx_plan_free(c->plan);
     json_decref(c->saved);
     etx_batch_plan_free(c->bp);

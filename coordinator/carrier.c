@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,24 +92,47 @@ connect_agent(uv_loop_t *loop, const struct etx_inv_host *h,
     return p;
 }
 
-int
+struct etx_psk *
 etx_carrier_load_keys(const struct etx_inventory *inv, const size_t *order,
-                      size_t n, struct etx_psk *psks, struct etx_error *err)
+                      size_t n, struct etx_error *err)
 {
+    struct etx_psk *psks =
+        calloc(inv->n_hosts ? inv->n_hosts : 1, sizeof(*psks));
     const struct etx_inv_host *h = NULL;
     size_t i;
 
+    if (psks == NULL) {
+        etx_error_sys(err, ENOMEM, ETX_CTX_FILE, "key", NULL,
+                      "cannot read the keys");
+        return NULL;
+    }
     for (i = 0; i < n; i++) {
         h = &inv->hosts[order[i]];
         if (h->transport.kind == ETX_TRANSPORT_SSH)
             continue; /* SSH authenticates the host itself */
-        if (h->transport.key_file == NULL)
-            return etx_error_set(err, ETX_CLASS_INPUT, 0, "key", h->name,
-                                 "no transport.key_file");
+        if (h->transport.key_file == NULL) {
+            etx_error_set(err, ETX_CLASS_INPUT, 0, "key", h->name,
+                          "no transport.key_file");
+            break;
+        }
         if (etx_psk_load(h->transport.key_file, &psks[order[i]], err) != ETX_OK)
-            return ETX_ERR;
+            break;
     }
-    return ETX_OK;
+    if (i < n) {
+        etx_carrier_free_keys(psks, inv->n_hosts);
+        return NULL;
+    }
+    return psks;
+}
+
+void
+etx_carrier_free_keys(struct etx_psk *psks, size_t n_hosts)
+{
+    size_t i;
+
+    for (i = 0; psks != NULL && i < n_hosts; i++)
+        etx_psk_clear(&psks[i]);
+    free(psks);
 }
 
 struct etx_peer *

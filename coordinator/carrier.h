@@ -31,13 +31,18 @@ struct etx_peer *etx_carrier_connect(uv_loop_t *loop,
                                      struct etx_error *err);
 
 /*
- * Load the fleet key of every agent host inv->hosts[order[0..n-1]] into
- * psks[order[i]] (an array of inv->n_hosts, zeroed by the caller, who
- * wipes each with etx_psk_clear()); SSH hosts need none and are skipped.
+ * The fleet keys of the agent hosts inv->hosts[order[0..n-1]]: a new
+ * array of inv->n_hosts keys, entry order[i] loaded from that host's
+ * key_file (SSH hosts need none: their entries stay zero). Free it with
+ * etx_carrier_free_keys(). NULL with err set on a missing or bad key or
+ * lack of memory.
  */
-int etx_carrier_load_keys(const struct etx_inventory *inv, const size_t *order,
-                          size_t n, struct etx_psk *psks,
-                          struct etx_error *err);
+struct etx_psk *etx_carrier_load_keys(const struct etx_inventory *inv,
+                                      const size_t *order, size_t n,
+                                      struct etx_error *err);
+
+/* Wipe and free keys from etx_carrier_load_keys() (n_hosts of them). */
+void etx_carrier_free_keys(struct etx_psk *psks, size_t n_hosts);
 
 /*
  * The etxroll-agent binary that push_agent uploads: the one installed

@@ -176,14 +176,14 @@ take_lock(struct resume_ctx *c)
 static int
 load_keys(struct resume_ctx *c)
 {
-    c->psks = calloc(c->inv->n_hosts ? c->inv->n_hosts : 1, sizeof(*c->psks));
     c->swapped = calloc(c->bp->n_order ? c->bp->n_order : 1, sizeof(bool));
     c->healthy = calloc(c->bp->n_order ? c->bp->n_order : 1, sizeof(bool));
-    if (c->psks == NULL || c->swapped == NULL || c->healthy == NULL)
+    if (c->swapped == NULL || c->healthy == NULL)
         return etx_error_sys(&c->err, ENOMEM, ETX_CTX_FILE, "key", NULL,
                              "out of memory");
-    return etx_carrier_load_keys(c->inv, c->bp->order, c->bp->n_order, c->psks,
-                                 &c->err);
+    c->psks =
+        etx_carrier_load_keys(c->inv, c->bp->order, c->bp->n_order, &c->err);
+    return c->psks != NULL ? ETX_OK : ETX_ERR;
 }
 
 static const char *
@@ -340,15 +340,12 @@ run(struct resume_ctx *c)
 static void
 cleanup(struct resume_ctx *c)
 {
-    size_t i;
-
     if (c->lock != NULL && etx_lock_release(c->lock, &c->err) != ETX_OK)
         say(&c->err, ETX_EXIT_HALTED);
     etx_eventlog_close(c->log);
     etx_journal_close(c->journal);
-    for (i = 0; c->psks != NULL && i < c->inv->n_hosts; i++)
-        etx_psk_clear(&c->psks[i]);
-    free(c->psks);
+    if (c->inv != NULL)
+        etx_carrier_free_keys(c->psks, c->inv->n_hosts);
     free(c->swapped);
     free(c->healthy);
     etx_plan_free(c->plan);
